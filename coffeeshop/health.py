@@ -1,0 +1,38 @@
+"""GET /healthz: is the database reachable, and does Temporal answer?"""
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.client import Client
+
+from coffeeshop.temporal import TemporalUnavailable, gateway
+
+HEALTH_TIMEOUT_SECONDS = 3.0
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = {"database": _database(), "temporal": _temporal()}
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse(checks, status=200 if healthy else 503)
+
+
+def _database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError:
+        return "unavailable"
+    return "ok"
+
+
+def _temporal() -> str:
+    async def ping(client: Client) -> None:
+        await client.workflow_service.get_system_info(GetSystemInfoRequest())
+
+    try:
+        gateway.call(ping, timeout=HEALTH_TIMEOUT_SECONDS)
+    except TemporalUnavailable:
+        return "unavailable"
+    return "ok"

@@ -1,0 +1,27 @@
+"""Test settings: the production settings, made fast and deterministic."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+
+from coffeeshop.settings import *  # noqa: F403
+from coffeeshop.settings import DATA_DIR, DATABASES
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory: activities write from worker threads and subprocesses.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Tests choose their own server and queue; these keep a stray `.env` from leaking in.
+DEBUG = False
+SMS_BACKEND = "locmem"
+VERIFICATION_DEMO_CODE = ""
+VERIFICATION_CODE_TTL = 120
+VERIFICATION_MAX_ATTEMPTS = 3
+VERIFICATION_CODE_LENGTH = 6
+VERIFICATION_RESEND_COOLDOWN = 30
+VERIFICATION_MAX_SENDS = 5
+VERIFICATION_WINDOW = 24 * 60 * 60
+TEMPORAL_ENCRYPTION_KEY = ""
+TEMPORAL_REQUEST_TIMEOUT = 10.0

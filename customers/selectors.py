@@ -1,0 +1,23 @@
+"""Customer reads."""
+
+import uuid
+from collections.abc import Sequence
+
+from customers.models import Customer
+
+
+def customer_get(*, customer_id: uuid.UUID) -> Customer | None:
+    return Customer.objects.filter(pk=customer_id).first()
+
+
+def customer_list_by_ids(
+    *, customer_ids: Sequence[uuid.UUID], page_size: int, page_index: int
+) -> tuple[list[Customer], bool]:
+    """One page of the given customers, oldest first; and whether another page follows."""
+    start = page_size * page_index
+    rows = list(
+        Customer.objects.filter(pk__in=customer_ids).order_by("created_at", "id")[
+            start : start + page_size + 1
+        ]
+    )
+    return rows[:page_size], len(rows) > page_size

@@ -1,0 +1,38 @@
+"""Customer fields as the API and the signup page accept and show them."""
+
+from django.conf import settings
+from rest_framework import serializers
+
+from customers.models import Customer
+from customers.phones import InvalidPhoneNumber, phone_normalize
+from customers.validators import validate_no_control_characters
+
+NAME_MAX_LENGTH = Customer._meta.get_field("first_name").max_length
+REQUEST_ID_MAX_LENGTH = Customer._meta.get_field("request_id").max_length
+
+
+class CustomerInputSerializer(serializers.Serializer):
+    id = serializers.UUIDField(required=False, help_text="Optional: the client may choose the id.")
+    first_name = serializers.CharField(
+        max_length=NAME_MAX_LENGTH, validators=[validate_no_control_characters]
+    )
+    last_name = serializers.CharField(
+        max_length=NAME_MAX_LENGTH, validators=[validate_no_control_characters]
+    )
+    email = serializers.EmailField(max_length=254)
+    phone_number = serializers.CharField(
+        max_length=32, help_text="Any common format; national numbers use PHONE_DEFAULT_REGION."
+    )
+
+    def validate_phone_number(self, value: str) -> str:
+        try:
+            return phone_normalize(value, region=settings.PHONE_DEFAULT_REGION)
+        except InvalidPhoneNumber as exc:
+            raise serializers.ValidationError(str(exc)) from exc
+
+
+class CustomerOutputSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["id", "first_name", "last_name", "email", "phone_number", "phone_verified"]
+        read_only_fields = fields

@@ -1,0 +1,66 @@
+"""Activities: thin, synchronous wrappers that call services. They run in the worker's thread
+pool, carry ids rather than model instances, and are safe to retry."""
+
+import functools
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+from django.db import close_old_connections
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from verification import services
+from verification.contracts import (
+    RECORD_OUTCOME_ACTIVITY,
+    SEND_CODE_ACTIVITY,
+    RecordOutcomeInput,
+    SendCodeInput,
+    SendCodeResult,
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _fresh_connections(fn: Callable[P, R]) -> Callable[P, R]:
+    """Drop stale or broken DB connections before and after, as Django does around requests."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    return wrapper
+
+
+@activity.defn(name=SEND_CODE_ACTIVITY)
+@_fresh_connections
+def send_verification_code(input: SendCodeInput) -> SendCodeResult:
+    try:
+        return services.verification_send_code(
+            customer_id=input.customer_id,
+            workflow_id=input.workflow_id,
+            ttl_seconds=input.ttl_seconds,
+        )
+    except services.CustomerNotFound as exc:
+        raise ApplicationError(
+            "The customer no longer exists.", type="CustomerNotFound", non_retryable=True
+        ) from exc
+
+
+@activity.defn(name=RECORD_OUTCOME_ACTIVITY)
+@_fresh_connections
+def record_verification_outcome(input: RecordOutcomeInput) -> None:
+    services.verification_record_outcome(
+        customer_id=input.customer_id,
+        workflow_id=input.workflow_id,
+        run_id=input.run_id,
+        state=input.state,
+        finished_at=input.finished_at,
+    )
+
+
+ACTIVITIES = [send_verification_code, record_verification_outcome]

@@ -1,0 +1,135 @@
+"""The verification workflow's contract: its names, inputs and outputs.
+
+Shared by the workflow (which must not import Django), the activities and the web tier. Every
+workflow, update and activity takes one dataclass, so fields can be added without breaking
+histories that are already recorded.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+WORKFLOW_ID_PREFIX = "verify-phone-"
+SUBMIT_CODE_UPDATE = "submit_code"
+RESEND_CODE_UPDATE = "resend_code"
+CANCEL_UPDATE = "cancel"
+STATUS_QUERY = "status"
+SEND_CODE_ACTIVITY = "send_verification_code"
+RECORD_OUTCOME_ACTIVITY = "record_verification_outcome"
+
+
+def workflow_id_for(customer_id: str) -> str:
+    """Return the id of the verification workflow of one customer."""
+    return f"{WORKFLOW_ID_PREFIX}{customer_id}"
+
+
+class VerificationState(StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class VerificationResult(StrEnum):
+    SUCCESS = "VERIFICATION_RESULT_SUCCESS"
+    INCORRECT_CODE = "VERIFICATION_RESULT_INCORRECT_CODE"
+    CODE_EXPIRED = "VERIFICATION_RESULT_CODE_EXPIRED"
+    MAX_ATTEMPTS_REACHED = "VERIFICATION_RESULT_MAX_ATTEMPTS_REACHED"
+
+
+class ResendOutcome(StrEnum):
+    SENT = "sent"
+    COOLDOWN = "cooldown"
+    LIMIT_REACHED = "limit_reached"
+    ENDED = "ended"
+
+
+@dataclass
+class VerifyPhoneInput:
+    customer_id: str
+    code_ttl_seconds: int
+    max_attempts: int
+    resend_cooldown_seconds: int
+    max_sends: int
+    window_seconds: int
+
+
+@dataclass
+class SubmitCodeInput:
+    code_hash: str
+
+
+@dataclass
+class SubmitCodeResult:
+    result: VerificationResult
+    attempts_remaining: int
+
+
+@dataclass
+class ResendCodeInput:
+    requested_by: str = "customer"
+
+
+@dataclass
+class ResendCodeResult:
+    outcome: ResendOutcome
+    retry_after_seconds: int
+    sends_remaining: int
+
+
+@dataclass
+class CancelInput:
+    reason: str = ""
+
+
+@dataclass
+class CancelResult:
+    cancelled: bool
+    state: VerificationState
+
+
+@dataclass
+class VerificationStatus:
+    state: VerificationState
+    attempts_remaining: int
+    sends_remaining: int
+    code_expires_at: datetime | None
+    resend_available_at: datetime | None
+    window_ends_at: datetime
+
+
+@dataclass
+class VerifyPhoneOutcome:
+    state: VerificationState
+    attempts_used: int
+
+
+@dataclass
+class SendCodeInput:
+    customer_id: str
+    workflow_id: str
+    ttl_seconds: int
+
+
+@dataclass
+class SendCodeResult:
+    code_hash: str
+    expires_at: datetime
+
+
+@dataclass
+class RecordOutcomeInput:
+    customer_id: str
+    workflow_id: str
+    run_id: str
+    state: VerificationState
+    finished_at: datetime
+
+
+FINAL_RESULTS = {
+    VerificationState.VERIFIED: VerificationResult.SUCCESS,
+    VerificationState.FAILED: VerificationResult.MAX_ATTEMPTS_REACHED,
+    VerificationState.EXPIRED: VerificationResult.CODE_EXPIRED,
+}
+"""The answer to a code submitted after the verification ended in that state."""

@@ -1,0 +1,39 @@
+from django.db import models
+from django.utils import timezone
+
+from customers.models import Customer
+from verification.contracts import VerificationState
+
+
+class Verification(models.Model):
+    """One run of VerifyPhoneWorkflow for a customer, and how it ended.
+
+    The attempt count and the code are deliberately absent: the workflow holds them.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = VerificationState.PENDING.value, "Pending"
+        VERIFIED = VerificationState.VERIFIED.value, "Verified"
+        FAILED = VerificationState.FAILED.value, "Failed"
+        EXPIRED = VerificationState.EXPIRED.value, "Expired"
+        CANCELLED = VerificationState.CANCELLED.value, "Cancelled"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="verifications")
+    workflow_id = models.CharField(max_length=200)
+    run_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["customer", "-started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.workflow_id} ({self.get_status_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING

@@ -1,0 +1,269 @@
+"""The phone verification workflow. Deterministic: no Django, no I/O, only activities.
+
+The attempt count, the current code's hash and its expiry live here and nowhere else; Temporal
+rebuilds them by replay after any crash.
+"""
+
+import hmac
+import math
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from verification.contracts import (
+        CANCEL_UPDATE,
+        FINAL_RESULTS,
+        RECORD_OUTCOME_ACTIVITY,
+        RESEND_CODE_UPDATE,
+        SEND_CODE_ACTIVITY,
+        STATUS_QUERY,
+        SUBMIT_CODE_UPDATE,
+        CancelInput,
+        CancelResult,
+        RecordOutcomeInput,
+        ResendCodeInput,
+        ResendCodeResult,
+        ResendOutcome,
+        SendCodeInput,
+        SendCodeResult,
+        SubmitCodeInput,
+        SubmitCodeResult,
+        VerificationResult,
+        VerificationState,
+        VerificationStatus,
+        VerifyPhoneInput,
+        VerifyPhoneOutcome,
+    )
+
+SEND_CODE_TIMEOUT = timedelta(seconds=30)
+SEND_CODE_DEADLINE = timedelta(minutes=10)
+SEND_CODE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["CustomerNotFound"],
+)
+RECORD_OUTCOME_TIMEOUT = timedelta(seconds=30)
+RECORD_OUTCOME_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+)
+CODE_HASH_LENGTH = 64
+
+
+@workflow.defn(name="VerifyPhoneWorkflow")
+class VerifyPhoneWorkflow:
+    """Send a one-time code to a customer's phone and wait for them to type it in."""
+
+    @workflow.init
+    def __init__(self, input: VerifyPhoneInput) -> None:
+        self._input = input
+        self._state = VerificationState.PENDING
+        self._attempts = 0
+        self._sends = 0
+        self._code_hash: str | None = None
+        self._code_expires_at: datetime | None = None
+        self._last_send_requested_at: datetime | None = None
+        self._send_requested = False
+        self._sending = False
+        self._window_ends_at = workflow.now() + timedelta(seconds=input.window_seconds)
+        self._request_send()
+
+    @workflow.run
+    async def run(self, input: VerifyPhoneInput) -> VerifyPhoneOutcome:
+        while self._state is VerificationState.PENDING:
+            if self._send_requested:
+                await self._send_code()
+                continue
+            remaining = (self._next_deadline() - workflow.now()).total_seconds()
+            if remaining > 0:
+                try:
+                    await workflow.wait_condition(
+                        lambda: (
+                            self._state is not VerificationState.PENDING or self._send_requested
+                        ),
+                        timeout=remaining,
+                    )
+                    continue
+                except TimeoutError:
+                    pass
+            self._expire_if_due()
+
+        info = workflow.info()
+        await workflow.execute_activity(
+            RECORD_OUTCOME_ACTIVITY,
+            RecordOutcomeInput(
+                customer_id=input.customer_id,
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+                state=self._state,
+                finished_at=workflow.now(),
+            ),
+            start_to_close_timeout=RECORD_OUTCOME_TIMEOUT,
+            retry_policy=RECORD_OUTCOME_RETRY,
+        )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return VerifyPhoneOutcome(state=self._state, attempts_used=self._attempts)
+
+    @workflow.update(name=SUBMIT_CODE_UPDATE)
+    async def submit_code(self, input: SubmitCodeInput) -> SubmitCodeResult:
+        """Check one code. Every wrong or expired submission costs an attempt."""
+        await workflow.wait_condition(
+            lambda: self._state is not VerificationState.PENDING or self._code_ready()
+        )
+        if self._state is not VerificationState.PENDING:
+            return self._final_answer()
+        assert self._code_hash is not None and self._code_expires_at is not None
+
+        self._attempts += 1
+        if workflow.now() >= self._code_expires_at:
+            if self._attempts_remaining() == 0:
+                self._end(VerificationState.FAILED)
+                return self._final_answer()
+            if self._sends < self._input.max_sends:
+                self._request_send()
+            return SubmitCodeResult(VerificationResult.CODE_EXPIRED, self._attempts_remaining())
+        if hmac.compare_digest(self._code_hash, input.code_hash):
+            self._end(VerificationState.VERIFIED)
+            return self._final_answer()
+        if self._attempts_remaining() == 0:
+            self._end(VerificationState.FAILED)
+            return self._final_answer()
+        return SubmitCodeResult(VerificationResult.INCORRECT_CODE, self._attempts_remaining())
+
+    @submit_code.validator
+    def _validate_submit_code(self, input: SubmitCodeInput) -> None:
+        if len(input.code_hash) != CODE_HASH_LENGTH:
+            raise ApplicationError("Malformed code hash.", type="InvalidArgument")
+        if self._state is VerificationState.CANCELLED:
+            raise ApplicationError("The verification was cancelled.", type="VerificationEnded")
+
+    @workflow.update(name=RESEND_CODE_UPDATE)
+    def resend_code(self, input: ResendCodeInput) -> ResendCodeResult:
+        """Send a new code; the old one stops working at once."""
+        self._request_send()
+        return ResendCodeResult(
+            outcome=ResendOutcome.SENT,
+            retry_after_seconds=self._input.resend_cooldown_seconds,
+            sends_remaining=self._input.max_sends - self._sends,
+        )
+
+    @resend_code.validator
+    def _validate_resend_code(self, input: ResendCodeInput) -> None:
+        # Refusals are validator errors so that a flood of them never grows the history.
+        if self._state is not VerificationState.PENDING:
+            raise ApplicationError(
+                "The verification has ended.", self._state.value, type="VerificationEnded"
+            )
+        if self._sends >= self._input.max_sends:
+            raise ApplicationError(
+                "No more codes can be sent for this verification.", type="ResendLimitReached"
+            )
+        wait = self._resend_wait_seconds()
+        if wait > 0:
+            raise ApplicationError("A new code was sent recently.", wait, type="ResendCooldown")
+
+    @workflow.update(name=CANCEL_UPDATE)
+    def cancel(self, input: CancelInput) -> CancelResult:
+        """End a pending verification as cancelled; an ended one is left as it is."""
+        if self._state is not VerificationState.PENDING:
+            return CancelResult(cancelled=False, state=self._state)
+        self._end(VerificationState.CANCELLED)
+        return CancelResult(cancelled=True, state=self._state)
+
+    @workflow.query(name=STATUS_QUERY)
+    def status(self) -> VerificationStatus:
+        pending = self._state is VerificationState.PENDING
+        can_resend = pending and self._sends < self._input.max_sends
+        resend_at = None
+        if can_resend and self._last_send_requested_at is not None:
+            resend_at = self._last_send_requested_at + timedelta(
+                seconds=self._input.resend_cooldown_seconds
+            )
+        return VerificationStatus(
+            state=self._state,
+            attempts_remaining=self._attempts_remaining(),
+            sends_remaining=self._input.max_sends - self._sends,
+            code_expires_at=self._code_expires_at if pending else None,
+            resend_available_at=resend_at,
+            window_ends_at=self._window_ends_at,
+        )
+
+    def _request_send(self) -> None:
+        self._sends += 1
+        self._send_requested = True
+        self._last_send_requested_at = workflow.now()
+        self._code_hash = None
+        self._code_expires_at = None
+
+    async def _send_code(self) -> None:
+        self._send_requested = False
+        self._sending = True
+        info = workflow.info()
+        deadline = min(SEND_CODE_DEADLINE, self._window_ends_at - workflow.now())
+        try:
+            sent = await workflow.execute_activity(
+                SEND_CODE_ACTIVITY,
+                SendCodeInput(
+                    customer_id=self._input.customer_id,
+                    workflow_id=info.workflow_id,
+                    ttl_seconds=self._input.code_ttl_seconds,
+                ),
+                result_type=SendCodeResult,
+                start_to_close_timeout=SEND_CODE_TIMEOUT,
+                schedule_to_close_timeout=max(deadline, SEND_CODE_TIMEOUT),
+                retry_policy=SEND_CODE_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.warning("No code could be delivered; the verification fails.")
+            if self._state is VerificationState.PENDING:
+                self._end(VerificationState.FAILED)
+            return
+        finally:
+            self._sending = False
+        if self._send_requested or self._state is not VerificationState.PENDING:
+            return  # superseded by a newer send, or ended while this one was in flight
+        self._code_hash = sent.code_hash
+        self._code_expires_at = sent.expires_at
+
+    def _code_ready(self) -> bool:
+        return not (self._sending or self._send_requested) and self._code_hash is not None
+
+    def _next_deadline(self) -> datetime:
+        deadline = self._window_ends_at
+        out_of_sends = self._sends >= self._input.max_sends
+        if out_of_sends and self._code_expires_at is not None:
+            deadline = min(deadline, self._code_expires_at)
+        return deadline
+
+    def _expire_if_due(self) -> None:
+        now = workflow.now()
+        last_code_expired = (
+            self._sends >= self._input.max_sends
+            and self._code_expires_at is not None
+            and now >= self._code_expires_at
+        )
+        if now >= self._window_ends_at or last_code_expired:
+            self._end(VerificationState.EXPIRED)
+
+    def _end(self, state: VerificationState) -> None:
+        self._state = state
+        self._code_hash = None
+
+    def _final_answer(self) -> SubmitCodeResult:
+        result = FINAL_RESULTS.get(self._state)
+        if result is None:
+            raise ApplicationError("The verification was cancelled.", type="VerificationEnded")
+        return SubmitCodeResult(result, self._attempts_remaining())
+
+    def _attempts_remaining(self) -> int:
+        return max(0, self._input.max_attempts - self._attempts)
+
+    def _resend_wait_seconds(self) -> int:
+        if self._last_send_requested_at is None:
+            return 0
+        ready_at = self._last_send_requested_at + timedelta(
+            seconds=self._input.resend_cooldown_seconds
+        )
+        return max(0, math.ceil((ready_at - workflow.now()).total_seconds()))
