@@ -36,6 +36,11 @@ APP_STOP_TIMEOUT = 15.0
 TEMPORAL_STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.2
 
+API_EXAMPLE_BODY = (
+    '{"customer": {"first_name": "Ada", "last_name": "Lovelace",\n'
+    '                       "email": "ada@example.com", "phone_number": "07700 900123"}}'
+)
+
 NAME_WIDTH = 8
 COLOURS = {"temporal": "35", "worker": "33", "web": "36", "stack": "1"}
 
@@ -214,10 +219,10 @@ def banner(web_port: int) -> str:
             "",
             f"  Web app       {web}/",
             f"  Temporal UI   http://localhost:{TEMPORAL_UI_PORT}/",
-            f"  API docs      {web}/api/docs/",
-            f"  API example   curl -s -X POST {web}/api/verifications/ \\",
-            "                     -H 'Content-Type: application/json' \\",
-            """                     -d '{"name": "Ada", "phone": "+447700900123"}'""",
+            f"  Health        {web}/healthz",
+            f"  API example   curl -s {web}/v1/customers \\",
+            "                  -H 'Content-Type: application/json' \\",
+            f"                  -d '{API_EXAMPLE_BODY}'",
             "",
             "  Create an admin user: make superuser "
             "(or .venv/bin/python manage.py createsuperuser)",
