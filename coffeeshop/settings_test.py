@@ -25,3 +25,6 @@ VERIFICATION_MAX_SENDS = 5
 VERIFICATION_WINDOW = 24 * 60 * 60
 TEMPORAL_ENCRYPTION_KEY = ""
 TEMPORAL_REQUEST_TIMEOUT = 10.0
+
+# Worker threads open their own connections; keeping none open lets Postgres drop the test DB.
+DATABASES["default"]["CONN_MAX_AGE"] = 0

