@@ -20,7 +20,7 @@ from temporalio.worker import Worker
 from coffeeshop.temporal import gateway, temporal_connect
 from tests.temporal_server import TemporalDevServer
 from verification import sms
-from verification.worker import worker_build
+from verification.worker import ACTIVITY_THREADS, worker_build
 
 CODE_IN_SMS = re.compile(r"code is (\d+)")
 
@@ -49,7 +49,7 @@ class BackgroundWorker:
         self.task_queue = task_queue
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._executor = ThreadPoolExecutor(4, thread_name_prefix="test-activity")
+        self._executor = ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="test-activity")
         self._worker: Worker | None = None
         self._task: asyncio.Task | None = None
         self.client: Client | None = None

@@ -1,0 +1,187 @@
+"""The /v1/customers routes: shapes, idempotent create, field errors, and the 503 path."""
+
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from customers.models import Customer
+from tests.conftest import wait_for
+from verification.models import Verification
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SEED_CUSTOMER = {
+    "first_name": "Test",
+    "last_name": "Customer",
+    "email": "test@gmail.com",
+    "phone_number": "07500514",
+}
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def create(api: APIClient, customer: dict | None = None, **body):
+    return api.post("/v1/customers", {"customer": customer or SEED_CUSTOMER, **body}, format="json")
+
+
+def test_create_with_the_seed_payload_answers_201_and_starts_one_workflow(api, worker):
+    response = create(api, request_id="34dd76a6-230a-41a2-b603-7b99aad15de8")
+
+    assert response.status_code == 201
+    body = response.json()["customer"]
+    assert set(body) == {
+        "id",
+        "first_name",
+        "last_name",
+        "email",
+        "phone_number",
+        "phone_verified",
+    }
+    assert body["phone_number"] == "+447500514"
+    assert body["phone_verified"] is False
+    customer = Customer.objects.get(pk=body["id"])
+    assert customer.request_id == "34dd76a6-230a-41a2-b603-7b99aad15de8"
+    run = Verification.objects.get(customer=customer)
+    assert (run.status, run.workflow_id) == ("pending", f"verify-phone-{customer.id}")
+
+
+def test_same_request_id_answers_200_with_the_same_customer_and_no_second_run(api, worker):
+    first = create(api, request_id="req-1")
+    again = create(api, request_id="req-1")
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json() == first.json()
+    assert Customer.objects.count() == 1
+    assert Verification.objects.count() == 1
+
+
+def test_same_request_id_with_a_different_payload_answers_409(api, worker):
+    create(api, request_id="req-2")
+    response = create(api, {**SEED_CUSTOMER, "email": "other@example.com"}, request_id="req-2")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "request_id_conflict"
+    assert Customer.objects.count() == 1
+
+
+def test_client_may_choose_the_id_but_not_reuse_one(api, worker):
+    chosen = uuid.uuid4()
+    first = create(api, {**SEED_CUSTOMER, "id": str(chosen)})
+    taken = create(api, {**SEED_CUSTOMER, "id": str(chosen)})
+
+    assert first.status_code == 201 and first.json()["customer"]["id"] == str(chosen)
+    assert taken.status_code == 409
+
+
+@pytest.mark.parametrize(
+    ("customer", "field"),
+    [
+        ({**SEED_CUSTOMER, "email": "not-an-email"}, "customer.email"),
+        ({**SEED_CUSTOMER, "phone_number": "07500ABCDE"}, "customer.phone_number"),
+        ({**SEED_CUSTOMER, "phone_number": "1"}, "customer.phone_number"),
+        ({**SEED_CUSTOMER, "phone_number": "+44 7700 900123 4567 890"}, "customer.phone_number"),
+        ({**SEED_CUSTOMER, "first_name": ""}, "customer.first_name"),
+        ({**SEED_CUSTOMER, "first_name": "x" * 101}, "customer.first_name"),
+        ({**SEED_CUSTOMER, "last_name": "Null\x00byte"}, "customer.last_name"),
+        ({k: v for k, v in SEED_CUSTOMER.items() if k != "email"}, "customer.email"),
+    ],
+)
+def test_bad_customer_fields_answer_400_naming_the_field(api, temporal, customer, field):
+    response = create(api, customer)
+
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+    assert Customer.objects.count() == 0
+
+
+@pytest.mark.parametrize("body", [{}, {"customer": "a string"}, [], {"customer": None}])
+def test_malformed_bodies_answer_400(api, temporal, body):
+    response = api.post("/v1/customers", body, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+
+
+def test_temporal_down_answers_503_and_leaves_no_customer_without_request_id(
+    api, settings, transactional_db
+):
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+
+    response = create(api)
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "temporal_unavailable"
+    assert Customer.objects.count() == 0
+
+
+def test_retry_after_503_with_the_same_request_id_finishes_the_job(api, settings, temporal):
+    address = settings.TEMPORAL_ADDRESS
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+    down = create(api, request_id="req-503")
+
+    settings.TEMPORAL_ADDRESS = address
+    retry = create(api, request_id="req-503")
+    again = create(api, request_id="req-503")
+
+    assert down.status_code == 503
+    assert retry.status_code == 200 and again.status_code == 200
+    assert Customer.objects.count() == 1
+    assert Verification.objects.count() == 1
+
+
+def test_get_customer_and_404_for_unknown_ids(api, worker):
+    customer_id = create(api).json()["customer"]["id"]
+
+    found = api.get(f"/v1/customers/{customer_id}")
+    missing = api.get(f"/v1/customers/{uuid.uuid4()}")
+    not_a_uuid = api.get("/v1/customers/not-a-uuid")
+
+    assert found.status_code == 200
+    assert found.json()["customer"]["id"] == customer_id
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    assert not_a_uuid.status_code == 404
+
+
+def test_batch_get_pages_through_the_requested_customers(api, worker):
+    ids = [
+        create(api, {**SEED_CUSTOMER, "email": f"c{n}@example.com"}).json()["customer"]["id"]
+        for n in range(3)
+    ]
+
+    first = api.get("/v1/customers:batchGet", {"customer_ids": ids, "page_size": 2})
+    second = api.get(
+        f"/v1/customers:batchGet?customer_ids={','.join(ids)}&page_size=2&page_index=1"
+    )
+
+    assert first.status_code == 200 and second.status_code == 200
+    assert [c["id"] for c in first.json()["customers"]] == ids[:2]
+    assert first.json()["next"] is True
+    assert [c["id"] for c in second.json()["customers"]] == ids[2:]
+    assert second.json()["next"] is False
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["", "customer_ids=nope", "customer_ids={id}&page_size=0", "customer_ids={id}&page_size=x"],
+)
+def test_batch_get_rejects_bad_parameters_with_400(api, transactional_db, query):
+    response = api.get(f"/v1/customers:batchGet?{query.format(id=uuid.uuid4())}")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]
+
+
+def test_created_customer_gets_a_text_with_a_code(api, worker, sms_outbox):
+    customer_id = create(api).json()["customer"]["id"]
+
+    message = wait_for(lambda: sms_outbox and sms_outbox[-1])
+
+    assert message.to == "+447500514"
+    assert Customer.objects.get(pk=customer_id).verifications.count() == 1

@@ -1,0 +1,141 @@
+"""The seed's durability demo, with real processes: SIGKILL the worker and the Temporal server
+between attempts 2 and 3, restart both, and the workflow still remembers the two attempts."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from customers.models import Customer
+from tests.conftest import wait_for
+from tests.temporal_server import TemporalDevServer
+from verification.models import Verification
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CODE = "1234"
+WORKER_READY = b"Worker polling"
+
+
+def database_url() -> str:
+    """The test database, as a URL a subprocess can open."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    credentials = quote(db["USER"] or "", safe="")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"], safe="")
+    host = db["HOST"] or "localhost"
+    return f"postgres://{credentials}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+class WorkerProcess:
+    """`manage.py run_temporal_worker` as its own process, as `make run` starts it."""
+
+    def __init__(self, log_path: Path, env: dict[str, str]) -> None:
+        self.log_path = log_path
+        self.env = env
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "run_temporal_worker"],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(lambda: WORKER_READY in self.log_path.read_bytes()[offset:], timeout=30)
+
+    def kill(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def crashable(tmp_path, settings):
+    """A dev server and a worker process of this test's own, both killable."""
+    server = TemporalDevServer(tmp_path / "temporal.db")
+    server.start()
+    settings.TEMPORAL_ADDRESS = server.address
+    settings.TEMPORAL_TASK_QUEUE = f"durability-{uuid.uuid4()}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "coffeeshop.settings",
+        "DEBUG": "true",
+        "SECRET_KEY": django_settings.SECRET_KEY,
+        "DATABASE_URL": database_url(),
+        "TEMPORAL_ADDRESS": server.address,
+        "TEMPORAL_TASK_QUEUE": settings.TEMPORAL_TASK_QUEUE,
+        "VERIFICATION_DEMO_CODE": DEMO_CODE,
+        "SMS_BACKEND": "console",
+    }
+    worker = WorkerProcess(tmp_path / "worker.log", env)
+    worker.start()
+    yield server, worker
+    worker.kill()
+    server.stop()
+
+
+def verify(api: APIClient, customer_id: str, code: str) -> dict:
+    response = api.post(
+        f"/v1/customers/{customer_id}:verify", {"verification_code": code}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_attempts_survive_sigkill_of_worker_and_temporal_server(crashable):
+    server, worker = crashable
+    api = APIClient()
+    created = api.post(
+        "/v1/customers",
+        {
+            "customer": {
+                "first_name": "Test",
+                "last_name": "Customer",
+                "email": "test@gmail.com",
+                "phone_number": "07500514",
+            },
+            "request_id": str(uuid.uuid4()),
+        },
+        format="json",
+    )
+    assert created.status_code == 201
+    customer_id = created.json()["customer"]["id"]
+
+    first = verify(api, customer_id, "1111")
+    second = verify(api, customer_id, "2222")
+
+    worker.kill()
+    server.kill()
+    time.sleep(0.5)
+    server.restart()
+    worker.start()
+
+    third = verify(api, customer_id, "3333")
+    right_after = verify(api, customer_id, DEMO_CODE)
+
+    assert [first["result"], second["result"]] == ["VERIFICATION_RESULT_INCORRECT_CODE"] * 2
+    assert [first["attempts_remaining"], second["attempts_remaining"]] == [2, 1]
+    assert third["result"] == "VERIFICATION_RESULT_MAX_ATTEMPTS_REACHED"
+    assert right_after["result"] == "VERIFICATION_RESULT_MAX_ATTEMPTS_REACHED"
+    run = wait_for(lambda: (v := Verification.objects.get()).status == "failed" and v)
+    assert run.finished_at is not None
+    assert not Customer.objects.get(pk=customer_id).phone_verified
+    assert "code is 1234" in worker.log_path.read_text()  # the SMS the seed's demo prints

@@ -1,0 +1,21 @@
+"""GET /healthz names what is down."""
+
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_is_ok_when_database_and_temporal_answer(client, temporal):
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "temporal": "ok"}
+
+
+def test_healthz_answers_503_naming_temporal_when_it_is_down(client, settings):
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "temporal": "unavailable"}

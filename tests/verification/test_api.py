@@ -1,0 +1,207 @@
+"""The verification routes: :verify, :resendCode and /verification, and their error statuses."""
+
+import time
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from tests.conftest import latest_code, wait_for
+from verification.models import Verification
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def customer(sign_up):
+    return sign_up()
+
+
+def verify(api, customer_id, code, key=None):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return api.post(
+        f"/v1/customers/{customer_id}:verify", {"verification_code": code}, format="json", **headers
+    )
+
+
+def status(api, customer_id):
+    return api.get(f"/v1/customers/{customer_id}/verification").json()["verification"]
+
+
+def test_verify_with_the_right_code_answers_success(api, customer, sms_outbox):
+    code = latest_code(sms_outbox, customer.phone_number)
+
+    response = verify(api, customer.id, code)
+
+    assert response.status_code == 200
+    assert response.json() == {
+        "customer_id": str(customer.id),
+        "result": "VERIFICATION_RESULT_SUCCESS",
+        "attempts_remaining": 2,
+    }
+    wait_for(lambda: api.get(f"/v1/customers/{customer.id}").json()["customer"]["phone_verified"])
+
+
+def test_wrong_code_answers_incorrect_with_attempts_remaining(api, customer, sms_outbox):
+    latest_code(sms_outbox, customer.phone_number)
+
+    response = verify(api, customer.id, "0000")
+
+    assert response.status_code == 200
+    assert response.json()["result"] == "VERIFICATION_RESULT_INCORRECT_CODE"
+    assert response.json()["attempts_remaining"] == 2
+
+
+@pytest.mark.parametrize("code", ["", "123", "12345678901", "12a4", " ", "１２３４", None, [], {}])
+def test_malformed_codes_answer_400_and_are_not_counted(api, customer, sms_outbox, code):
+    latest_code(sms_outbox, customer.phone_number)
+
+    response = verify(api, customer.id, code)
+
+    assert response.status_code == 400
+    assert "verification_code" in response.json()["error"]["fields"]
+    assert status(api, customer.id)["attempts_remaining"] == 3
+
+
+def test_seed_four_digit_code_is_well_formed_whatever_the_configured_length(
+    api, customer, sms_outbox
+):
+    latest_code(sms_outbox, customer.phone_number)
+
+    response = verify(api, customer.id, "1233")
+
+    assert response.status_code == 200
+
+
+def test_verify_unknown_customer_answers_404(api, transactional_db):
+    response = verify(api, uuid.uuid4(), "1234")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_ended_verification_answers_with_its_final_result(api, customer, sms_outbox):
+    code = latest_code(sms_outbox, customer.phone_number)
+    verify(api, customer.id, code)
+    wait_for(lambda: Verification.objects.get(customer=customer).status == "verified")
+
+    again = verify(api, customer.id, "0000")
+
+    assert again.status_code == 200
+    assert again.json()["result"] == "VERIFICATION_RESULT_SUCCESS"
+
+
+def test_failed_verification_keeps_answering_max_attempts(api, customer, sms_outbox):
+    code = latest_code(sms_outbox, customer.phone_number)
+    for _ in range(3):
+        verify(api, customer.id, "0000")
+    wait_for(lambda: Verification.objects.get(customer=customer).status == "failed")
+
+    after = verify(api, customer.id, code)
+
+    assert after.status_code == 200
+    assert after.json()["result"] == "VERIFICATION_RESULT_MAX_ATTEMPTS_REACHED"
+
+
+def test_cancelled_verification_answers_409(api, customer, sms_outbox):
+    from verification.services import verification_cancel
+
+    code = latest_code(sms_outbox, customer.phone_number)
+    verification_cancel(customer=customer)
+
+    response = verify(api, customer.id, code)
+
+    assert response.status_code == 409
+
+
+def test_no_worker_answers_503_in_bound_and_the_retry_is_not_counted_twice(
+    api, settings, temporal, start_worker, sms_outbox
+):
+    from customers.services import customer_sign_up
+
+    customer, _ = customer_sign_up(
+        first_name="No", last_name="Worker", email="n@example.com", phone_number="+447700900999"
+    )
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+
+    started = time.monotonic()
+    stalled = verify(api, customer.id, "0000", key="attempt-1")
+    elapsed = time.monotonic() - started
+
+    start_worker()
+    settings.TEMPORAL_REQUEST_TIMEOUT = 10
+    retried = verify(api, customer.id, "0000", key="attempt-1")
+
+    assert stalled.status_code == 503
+    assert stalled.json()["error"]["code"] == "temporal_unavailable"
+    assert elapsed < 5
+    assert retried.status_code == 200
+    assert retried.json()["attempts_remaining"] == 2
+    assert status(api, customer.id)["attempts_remaining"] == 2
+
+
+def test_resend_during_the_cooldown_answers_429_with_retry_after(api, customer, sms_outbox):
+    latest_code(sms_outbox, customer.phone_number)
+
+    response = api.post(f"/v1/customers/{customer.id}:resendCode")
+
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "resend_cooldown"
+    assert 1 <= int(response["Retry-After"]) <= 30
+    assert len(sms_outbox) == 1
+
+
+def test_resend_after_the_cooldown_answers_202_and_sends(api, settings, sign_up, sms_outbox):
+    settings.VERIFICATION_RESEND_COOLDOWN = 1
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+    time.sleep(1.1)
+
+    response = api.post(f"/v1/customers/{customer.id}:resendCode")
+
+    assert response.status_code == 202
+    assert response.json()["sends_remaining"] == 3
+    latest_code(sms_outbox, customer.phone_number, count=2)
+
+
+def test_resend_past_the_send_limit_answers_409(api, settings, sign_up, sms_outbox):
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    settings.VERIFICATION_MAX_SENDS = 1
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+
+    response = api.post(f"/v1/customers/{customer.id}:resendCode")
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "resend_limit_reached"
+
+
+def test_resend_unknown_customer_answers_404(api, transactional_db):
+    assert api.post(f"/v1/customers/{uuid.uuid4()}:resendCode").status_code == 404
+
+
+def test_verification_status_is_live_while_pending_and_from_the_db_after(api, customer, sms_outbox):
+    code = latest_code(sms_outbox, customer.phone_number)
+    verify(api, customer.id, "0000")
+
+    live = status(api, customer.id)
+    verify(api, customer.id, code)
+    wait_for(lambda: Verification.objects.get(customer=customer).status == "verified")
+    ended = status(api, customer.id)
+
+    assert live["live"] is True and live["status"] == "pending"
+    assert live["attempts_remaining"] == 2 and live["code_expires_at"]
+    assert ended["live"] is False and ended["status"] == "verified"
+    assert ended["finished_at"]
+    assert code not in str(live) + str(ended)
+
+
+def test_verification_status_of_unknown_customer_answers_404(api, transactional_db):
+    response = api.get(f"/v1/customers/{uuid.uuid4()}/verification")
+
+    assert response.status_code == 404
