@@ -57,7 +57,9 @@ def test_wrong_code_answers_incorrect_with_attempts_remaining(api, customer, sms
     assert response.json()["attempts_remaining"] == 2
 
 
-@pytest.mark.parametrize("code", ["", "123", "12345678901", "12a4", " ", "１２３４", None, [], {}])
+@pytest.mark.parametrize(
+    "code", ["", "123", "12345678901", "12a4", " ", "\uff11\uff12\uff13\uff14", None, [], {}]
+)
 def test_malformed_codes_answer_400_and_are_not_counted(api, customer, sms_outbox, code):
     latest_code(sms_outbox, customer.phone_number)
 
