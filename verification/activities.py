@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from verification import services
 from verification.contracts import (
+    CUSTOMER_NOT_FOUND_ERROR,
     RECORD_OUTCOME_ACTIVITY,
     SEND_CODE_ACTIVITY,
     RecordOutcomeInput,
@@ -47,7 +48,7 @@ def send_verification_code(input: SendCodeInput) -> SendCodeResult:
         )
     except services.CustomerNotFound as exc:
         raise ApplicationError(
-            "The customer no longer exists.", type="CustomerNotFound", non_retryable=True
+            "The customer no longer exists.", type=CUSTOMER_NOT_FOUND_ERROR, non_retryable=True
         ) from exc
 
 

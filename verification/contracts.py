@@ -17,6 +17,13 @@ STATUS_QUERY = "status"
 SEND_CODE_ACTIVITY = "send_verification_code"
 RECORD_OUTCOME_ACTIVITY = "record_verification_outcome"
 
+# ApplicationError types the workflow and activities raise, and the web tier tells apart.
+CUSTOMER_NOT_FOUND_ERROR = "CustomerNotFound"
+INVALID_ARGUMENT_ERROR = "InvalidArgument"
+VERIFICATION_ENDED_ERROR = "VerificationEnded"
+RESEND_COOLDOWN_ERROR = "ResendCooldown"
+RESEND_LIMIT_ERROR = "ResendLimitReached"
+
 
 def workflow_id_for(customer_id: str) -> str:
     """Return the id of the verification workflow of one customer."""

@@ -14,6 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -29,7 +31,10 @@ from verification.contracts import (
     CANCEL_UPDATE,
     FINAL_RESULTS,
     RESEND_CODE_UPDATE,
+    RESEND_COOLDOWN_ERROR,
+    RESEND_LIMIT_ERROR,
     SUBMIT_CODE_UPDATE,
+    VERIFICATION_ENDED_ERROR,
     CancelInput,
     CancelResult,
     ResendCodeInput,
@@ -157,7 +162,7 @@ def verification_submit_code(
     try:
         return _verification_update(submit)
     except _RunClosed:
-        verification.refresh_from_db()
+        verification = verification_reconcile(verification=verification)
         if verification.is_pending:
             raise TemporalUnavailable("The verification is finishing; try again.") from None
         return _verification_final_answer(verification)
@@ -185,12 +190,12 @@ def verification_resend_code(*, customer: Customer) -> ResendCodeResult:
         cause = exc.cause
         if isinstance(cause, ApplicationError):
             retry_after = None
-            if cause.type == "ResendCooldown" and cause.details:
+            if cause.type == RESEND_COOLDOWN_ERROR and cause.details:
                 retry_after = int(cause.details[0])
             reason = {
-                "ResendCooldown": "cooldown",
-                "ResendLimitReached": "limit_reached",
-                "VerificationEnded": "ended",
+                RESEND_COOLDOWN_ERROR: "cooldown",
+                RESEND_LIMIT_ERROR: "limit_reached",
+                VERIFICATION_ENDED_ERROR: "ended",
             }.get(cause.type or "", "refused")
             raise ResendRefused(reason, cause.message, retry_after) from exc
         raise
@@ -264,6 +269,42 @@ def verification_record_outcome(
             customer.save(update_fields=["phone_verified", "verified_at", "updated_at"])
 
 
+CLOSED_RUN_STATES = {
+    WorkflowExecutionStatus.TERMINATED: VerificationState.CANCELLED,
+    WorkflowExecutionStatus.CANCELED: VerificationState.CANCELLED,
+    WorkflowExecutionStatus.TIMED_OUT: VerificationState.EXPIRED,
+    WorkflowExecutionStatus.FAILED: VerificationState.FAILED,
+}
+
+
+def verification_reconcile(*, verification: Verification) -> Verification:
+    """Record the end of a run that closed without recording it itself.
+
+    A run ends through its own activity, except when someone terminates it (say, from the
+    Temporal UI) or it hits its execution timeout; then the database would say pending forever.
+    """
+    verification.refresh_from_db()
+    if not verification.is_pending:
+        return verification
+
+    async def describe(client: Client) -> WorkflowExecutionDescription:
+        handle = client.get_workflow_handle(verification.workflow_id, run_id=verification.run_id)
+        return await handle.describe()
+
+    description = gateway.call(describe)
+    state = CLOSED_RUN_STATES.get(description.status)
+    if state is not None:
+        verification_record_outcome(
+            customer_id=str(verification.customer_id),
+            workflow_id=verification.workflow_id,
+            run_id=verification.run_id,
+            state=state,
+            finished_at=description.close_time or timezone.now(),
+        )
+        verification.refresh_from_db()
+    return verification
+
+
 class _RunClosed(Exception):
     """The workflow run has already closed, so it takes no more updates."""
 
@@ -296,6 +337,47 @@ def _verification_final_answer(verification: Verification) -> SubmitCodeResult:
 
 def _verification_refusal(exc: WorkflowUpdateFailedError, verification: Verification) -> Exception:
     cause = exc.cause
-    if isinstance(cause, ApplicationError) and cause.type == "VerificationEnded":
+    if isinstance(cause, ApplicationError) and cause.type == VERIFICATION_ENDED_ERROR:
         return VerificationEnded(cause.message, verification)
     return exc
+
+
+RUN_LIMIT_PERIOD = timedelta(days=1)
+
+
+class AlreadyVerified(Exception):
+    """The customer's phone number is verified already."""
+
+
+class RunLimitReached(Exception):
+    """The customer has started as many verifications as VERIFICATION_MAX_RUNS_PER_DAY allows."""
+
+    def __init__(self, limit: int, retry_at: datetime) -> None:
+        super().__init__(f"No more than {limit} verifications can start in 24 hours.")
+        self.limit = limit
+        self.retry_at = retry_at
+
+
+def verification_start_again(*, customer: Customer) -> tuple[Verification, bool]:
+    """Start a new run once the last one has ended; return (run, started).
+
+    A run that is still pending is returned as it is, so a double submit starts one run. At most
+    VERIFICATION_MAX_RUNS_PER_DAY runs, the first included, start in any 24 hours.
+    """
+    if customer.phone_verified:
+        raise AlreadyVerified("This phone number is verified already.")
+    current = verification_get_current(customer=customer)
+    if current is not None and current.is_pending:
+        return current, False
+    limit = max(1, settings.VERIFICATION_MAX_RUNS_PER_DAY)  # the first run always counts
+    recent = list(
+        Verification.objects.filter(
+            customer=customer, started_at__gt=timezone.now() - RUN_LIMIT_PERIOD
+        )
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+    )
+    if len(recent) >= limit:
+        raise RunLimitReached(limit, recent[len(recent) - limit] + RUN_LIMIT_PERIOD)
+    verification = verification_start(customer=customer, again=current is not None)
+    return verification, verification != current

@@ -15,12 +15,17 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from verification.contracts import (
         CANCEL_UPDATE,
+        CUSTOMER_NOT_FOUND_ERROR,
         FINAL_RESULTS,
+        INVALID_ARGUMENT_ERROR,
         RECORD_OUTCOME_ACTIVITY,
         RESEND_CODE_UPDATE,
+        RESEND_COOLDOWN_ERROR,
+        RESEND_LIMIT_ERROR,
         SEND_CODE_ACTIVITY,
         STATUS_QUERY,
         SUBMIT_CODE_UPDATE,
+        VERIFICATION_ENDED_ERROR,
         CancelInput,
         CancelResult,
         RecordOutcomeInput,
@@ -43,7 +48,7 @@ SEND_CODE_DEADLINE = timedelta(minutes=10)
 SEND_CODE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["CustomerNotFound"],
+    non_retryable_error_types=[CUSTOMER_NOT_FOUND_ERROR],
 )
 RECORD_OUTCOME_TIMEOUT = timedelta(seconds=30)
 RECORD_OUTCOME_RETRY = RetryPolicy(
@@ -135,9 +140,9 @@ class VerifyPhoneWorkflow:
     @submit_code.validator
     def _validate_submit_code(self, input: SubmitCodeInput) -> None:
         if len(input.code_hash) != CODE_HASH_LENGTH:
-            raise ApplicationError("Malformed code hash.", type="InvalidArgument")
+            raise ApplicationError("Malformed code hash.", type=INVALID_ARGUMENT_ERROR)
         if self._state is VerificationState.CANCELLED:
-            raise ApplicationError("The verification was cancelled.", type="VerificationEnded")
+            raise ApplicationError("The verification was cancelled.", type=VERIFICATION_ENDED_ERROR)
 
     @workflow.update(name=RESEND_CODE_UPDATE)
     def resend_code(self, input: ResendCodeInput) -> ResendCodeResult:
@@ -154,15 +159,17 @@ class VerifyPhoneWorkflow:
         # Refusals are validator errors so that a flood of them never grows the history.
         if self._state is not VerificationState.PENDING:
             raise ApplicationError(
-                "The verification has ended.", self._state.value, type="VerificationEnded"
+                "The verification has ended.", self._state.value, type=VERIFICATION_ENDED_ERROR
             )
         if self._sends >= self._input.max_sends:
             raise ApplicationError(
-                "No more codes can be sent for this verification.", type="ResendLimitReached"
+                "No more codes can be sent for this verification.", type=RESEND_LIMIT_ERROR
             )
         wait = self._resend_wait_seconds()
         if wait > 0:
-            raise ApplicationError("A new code was sent recently.", wait, type="ResendCooldown")
+            raise ApplicationError(
+                "A new code was sent recently.", wait, type=RESEND_COOLDOWN_ERROR
+            )
 
     @workflow.update(name=CANCEL_UPDATE)
     def cancel(self, input: CancelInput) -> CancelResult:
@@ -215,10 +222,14 @@ class VerifyPhoneWorkflow:
                 schedule_to_close_timeout=max(deadline, SEND_CODE_TIMEOUT),
                 retry_policy=SEND_CODE_RETRY,
             )
-        except ActivityError:
-            workflow.logger.warning("No code could be delivered; the verification fails.")
+        except ActivityError as err:
             if self._state is VerificationState.PENDING:
-                self._end(VerificationState.FAILED)
+                gone = (
+                    isinstance(err.cause, ApplicationError)
+                    and err.cause.type == CUSTOMER_NOT_FOUND_ERROR
+                )
+                self._end(VerificationState.CANCELLED if gone else VerificationState.FAILED)
+            workflow.logger.warning("No code could be delivered; the run ends %s.", self._state)
             return
         finally:
             self._sending = False
@@ -254,7 +265,7 @@ class VerifyPhoneWorkflow:
     def _final_answer(self) -> SubmitCodeResult:
         result = FINAL_RESULTS.get(self._state)
         if result is None:
-            raise ApplicationError("The verification was cancelled.", type="VerificationEnded")
+            raise ApplicationError("The verification was cancelled.", type=VERIFICATION_ENDED_ERROR)
         return SubmitCodeResult(result, self._attempts_remaining())
 
     def _attempts_remaining(self) -> int:
