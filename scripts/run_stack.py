@@ -10,6 +10,7 @@ this Temporal server through TEMPORAL_ADDRESS, whatever `.env` says. Temporal ke
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import shutil
@@ -67,6 +68,20 @@ class Output:
             sys.stdout.flush()
 
 
+PR_SET_PDEATHSIG = 1
+# Loaded here, not in the forked child, where only async-signal-safe work belongs.
+_PRCTL = getattr(ctypes.CDLL(None), "prctl", None) if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM if the supervisor dies, even by SIGKILL, so nothing is orphaned.
+
+    Linux only; elsewhere a killed supervisor can leave its children running.
+    """
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Child:
     """One supervised process, in its own process group, its output pumped through `Output`."""
 
@@ -93,6 +108,7 @@ class Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         assert self.process.stdout is not None
         self._pump = threading.Thread(
@@ -314,7 +330,8 @@ def run() -> int:
     )
     web = Child(
         "web",
-        [sys.executable, "manage.py", "runserver", f"0.0.0.0:{web_port}"],
+        # No autoreloader: its grandchild would outlive a killed supervisor and hold the port.
+        [sys.executable, "manage.py", "runserver", "--noreload", f"0.0.0.0:{web_port}"],
         stop_timeout=APP_STOP_TIMEOUT,
     )
     children = [temporal, worker, web]
