@@ -1,14 +1,22 @@
-"""One JSON error shape for the whole API: {"error": {"code", "message", "fields"?}}."""
+"""One JSON error shape for the whole API: {"error": {"code", "message", "fields"?}}.
+
+DRF's errors reach it through `exception_handler`; Django's own 400, 403, 404 and 500 pages are
+replaced by the `handler*` views below for paths under the API prefixes.
+"""
 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
-from rest_framework import exceptions, status
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from coffeeshop.temporal import TemporalUnavailable
+
+API_PATH_PREFIXES = ("/v1/", "/codec/")
 
 
 class Conflict(exceptions.APIException):
@@ -21,6 +29,34 @@ class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "The service is temporarily unavailable. Try again shortly."
     default_code = "temporal_unavailable"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "payload_too_large"
+
+
+class TooManyRequests(exceptions.Throttled):
+    """429 with a Retry-After header of `wait` seconds."""
+
+    default_code = "too_many_requests"
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable, machine-readable: `invalid`, `not_found`, …")
+    message = serializers.CharField(help_text="For people; may change.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text='Only for `invalid`: messages by field path, e.g. "customer.email".',
+    )
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The body of every API error response."""
+
+    error = ErrorDetailSerializer()
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict:
@@ -38,6 +74,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -51,6 +89,41 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             code = "error"
         response.data = error_body(code, str(detail))
     return response
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 400 (say, a disallowed Host header): JSON under the API prefixes."""
+    if _is_api(request):
+        return _json_error(400, "bad_request", "The request could not be understood.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return _json_error(403, "permission_denied", "You may not do this.")
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's 404, for URLs that match no route: JSON under the API prefixes."""
+    if _is_api(request):
+        return _json_error(404, "not_found", "Not found.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Django's 500. It says nothing about the cause; the log has the traceback."""
+    if _is_api(request):
+        return _json_error(500, "server_error", "Something went wrong on our side.")
+    return defaults.server_error(request)
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PATH_PREFIXES)
+
+
+def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:

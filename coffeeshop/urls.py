@@ -3,6 +3,11 @@ from django.urls import include, path
 
 from coffeeshop.health import healthz
 
+handler400 = "coffeeshop.api_errors.bad_request"
+handler403 = "coffeeshop.api_errors.permission_denied"
+handler404 = "coffeeshop.api_errors.page_not_found"
+handler500 = "coffeeshop.api_errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
