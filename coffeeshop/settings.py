@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -102,7 +103,13 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# WhiteNoise serves the files `collectstatic` gathered, under hashed names; with DEBUG on it
+# serves them straight from the source folders.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -138,5 +145,6 @@ VERIFICATION_RESEND_COOLDOWN = env.int("VERIFICATION_RESEND_COOLDOWN", default=3
 VERIFICATION_MAX_SENDS = env.int("VERIFICATION_MAX_SENDS", default=5)
 VERIFICATION_WINDOW = env.int("VERIFICATION_WINDOW", default=24 * 60 * 60)
 VERIFICATION_DEMO_CODE = env.str("VERIFICATION_DEMO_CODE", default="")
+VERIFICATION_MAX_RUNS_PER_DAY = env.int("VERIFICATION_MAX_RUNS_PER_DAY", default=3)
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")

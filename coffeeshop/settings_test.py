@@ -5,7 +5,7 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 
 from coffeeshop.settings import *  # noqa: F403
-from coffeeshop.settings import DATA_DIR, DATABASES
+from coffeeshop.settings import DATA_DIR, DATABASES, STORAGES
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory: activities write from worker threads and subprocesses. One per test
@@ -24,8 +24,17 @@ VERIFICATION_CODE_LENGTH = 6
 VERIFICATION_RESEND_COOLDOWN = 30
 VERIFICATION_MAX_SENDS = 5
 VERIFICATION_WINDOW = 24 * 60 * 60
+VERIFICATION_MAX_RUNS_PER_DAY = 3
 TEMPORAL_ENCRYPTION_KEY = ""
 TEMPORAL_REQUEST_TIMEOUT = 10.0
 
 # Worker threads open their own connections; keeping none open lets Postgres drop the test DB.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+# Pages and the live server find static files in their source folders: no collectstatic step.
+STORAGES = {
+    **STORAGES,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

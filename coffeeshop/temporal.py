@@ -14,8 +14,10 @@ from typing import TypeVar
 
 from django.conf import settings
 from temporalio.client import Client
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode
+
+from coffeeshop.codec import encryption_codec_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +36,18 @@ class TemporalUnavailable(Exception):
 
 
 def temporal_data_converter() -> DataConverter:
-    """The data converter shared by the web tier and the worker."""
-    return DataConverter.default
+    """The data converter shared by the web tier and the worker; encrypting when a key is set.
+
+    With encryption on, failure messages and stack traces move into the encrypted attributes
+    too, so neither payloads nor error texts reach the Temporal server in the clear.
+    """
+    codec = encryption_codec_from_settings()
+    if codec is None:
+        return DataConverter.default
+    return DataConverter(
+        payload_codec=codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def temporal_connect() -> Client:

@@ -8,9 +8,14 @@ handler403 = "coffeeshop.api_errors.permission_denied"
 handler404 = "coffeeshop.api_errors.page_not_found"
 handler500 = "coffeeshop.api_errors.server_error"
 
+admin.site.site_header = "Coffeeshop admin"
+admin.site.site_title = "Coffeeshop admin"
+admin.site.index_title = "Customers and their phone verifications"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("v1/", include("customers.urls")),
     path("v1/", include("verification.urls")),
+    path("", include("customers.page_urls")),
 ]

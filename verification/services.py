@@ -47,7 +47,7 @@ from verification.contracts import (
     workflow_id_for,
 )
 from verification.models import Verification
-from verification.selectors import verification_get_current
+from verification.selectors import verification_get_current, verification_get_view
 from verification.sms import sms_send
 
 logger = logging.getLogger(__name__)

@@ -1,0 +1,402 @@
+"""Payload encryption: the codec itself, what the Temporal server gets to see, and the staff-only
+codec endpoint that the Temporal UI and CLI decrypt through."""
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+from temporalio.api.common.v1 import Payload
+from temporalio.api.failure.v1 import Failure
+from temporalio.converter import DataConverter
+from temporalio.exceptions import ApplicationError
+
+from coffeeshop.codec import (
+    ENCODING,
+    KEY_ID_METADATA,
+    EncryptionCodec,
+    PayloadDecryptionError,
+    encryption_key_generate,
+    encryption_key_id,
+    encryption_key_parse,
+)
+from coffeeshop.temporal import temporal_data_converter
+from tests.conftest import latest_code
+from tests.temporal_server import temporal_binary
+from verification import services
+from verification.codes import code_hash
+from verification.models import Verification
+
+KEY = encryption_key_generate()
+OLD_KEY = encryption_key_generate()
+UI_ORIGIN = "http://ui.example.test:8233"
+
+
+def plain(text: str) -> Payload:
+    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(text).encode())
+
+
+def codec(current: str | None = KEY, old: tuple[str, ...] = ()) -> EncryptionCodec:
+    return EncryptionCodec(
+        current=encryption_key_parse(current) if current else None,
+        old=[encryption_key_parse(key) for key in old],
+    )
+
+
+# The codec
+
+
+def test_encrypted_payload_names_its_key_and_hides_the_plaintext():
+    sealed = codec().encode_one(plain("+447700900123"))
+
+    assert sealed.metadata["encoding"] == ENCODING
+    assert sealed.metadata[KEY_ID_METADATA].decode() == encryption_key_id(encryption_key_parse(KEY))
+    assert b"447700900123" not in sealed.SerializeToString()
+    assert codec().decode_one(sealed) == plain("+447700900123")
+
+
+def test_same_value_encrypts_differently_each_time():
+    first, second = codec().encode_one(plain("x")), codec().encode_one(plain("x"))
+
+    assert first.data != second.data
+
+
+def test_after_rotation_old_payloads_decode_and_new_ones_use_the_new_key():
+    before = codec(OLD_KEY).encode_one(plain("before"))
+    rotated = codec(KEY, old=(OLD_KEY,))
+    after = rotated.encode_one(plain("after"))
+
+    assert rotated.decode_one(before) == plain("before")
+    assert after.metadata[KEY_ID_METADATA] != before.metadata[KEY_ID_METADATA]
+    with pytest.raises(PayloadDecryptionError, match="unknown key id"):
+        codec(KEY).decode_one(before)
+
+
+def test_decode_only_codec_reads_old_payloads_and_writes_plain_ones():
+    before = codec(OLD_KEY).encode_one(plain("before"))
+    decode_only = codec(None, old=(OLD_KEY,))
+
+    assert decode_only.decode_one(before) == plain("before")
+    assert decode_only.encode_one(plain("now")) == plain("now")
+
+
+def test_tampered_or_relabelled_payloads_are_refused():
+    sealed = codec(KEY, old=(OLD_KEY,)).encode_one(plain("secret"))
+    tampered = Payload()
+    tampered.CopyFrom(sealed)
+    tampered.data = sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])
+    relabelled = Payload()
+    relabelled.CopyFrom(sealed)
+    relabelled.metadata[KEY_ID_METADATA] = encryption_key_id(encryption_key_parse(OLD_KEY)).encode()
+
+    for payload in (tampered, relabelled):
+        with pytest.raises(PayloadDecryptionError, match="failed authentication"):
+            codec(KEY, old=(OLD_KEY,)).decode_one(payload)
+
+
+def test_plain_payloads_from_before_encryption_pass_through():
+    assert codec().decode_one(plain("old")) == plain("old")
+
+
+@pytest.mark.parametrize("text", ["", "not base64!", base64.b64encode(b"short").decode()])
+def test_malformed_keys_are_refused(text):
+    with pytest.raises(ValueError):
+        encryption_key_parse(text)
+
+
+def test_keys_parse_in_standard_or_url_safe_base64_with_or_without_padding():
+    raw = bytes(range(250, 256)) * 5 + b"\xfb\xff"
+    forms = [
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    ]
+
+    assert {encryption_key_parse(form) for form in forms} == {raw}
+
+
+# The data converter the web tier and the worker share
+
+
+def test_without_a_key_the_converter_is_the_default(settings):
+    settings.TEMPORAL_ENCRYPTION_KEY = ""
+    settings.TEMPORAL_ENCRYPTION_OLD_KEYS = []
+
+    assert temporal_data_converter() is DataConverter.default
+
+
+def test_with_a_key_failure_messages_are_encrypted_too(settings):
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+    converter = temporal_data_converter()
+    failure = Failure()
+
+    async def round_trip() -> BaseException:
+        error = ApplicationError("Customer +447700900123 not found", type="CustomerNotFound")
+        await converter.encode_failure(error, failure)
+        wire = failure.SerializeToString()
+        assert b"447700900123" not in wire
+        assert failure.message == "Encoded failure"
+        assert failure.application_failure_info.type == "CustomerNotFound"
+        received = Failure.FromString(wire)
+        return await converter.decode_failure(received)
+
+    decoded = asyncio.run(round_trip())
+    assert isinstance(decoded, ApplicationError)
+    assert decoded.message == "Customer +447700900123 not found"
+
+
+# What the Temporal server stores
+
+
+def show_history(temporal, workflow_id: str, *extra: str) -> dict:
+    """`temporal workflow show --output json`, as an operator would run it."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TEMPORAL_")}
+    result = subprocess.run(
+        [
+            str(temporal_binary()),
+            "workflow",
+            "show",
+            "--output",
+            "json",
+            "--address",
+            temporal.address,
+            "--disable-config-file",
+            "-w",
+            workflow_id,
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=True,
+    )
+    return json.loads(result.stdout)
+
+
+def payload_bytes(node) -> list[bytes]:
+    """The data of every payload in the output, base64-decoded as the CLI prints it."""
+    found = []
+    if isinstance(node, dict):
+        if "metadata" in node and "data" in node:
+            found.append(base64.b64decode(node["data"]))
+        for value in node.values():
+            found.extend(payload_bytes(value))
+    elif isinstance(node, list):
+        for value in node:
+            found.extend(payload_bytes(value))
+    return found
+
+
+def finished_verification(sign_up, sms_outbox):
+    customer = sign_up(first_name="Grace", last_name="Hopper", email="grace@example.com")
+    code = latest_code(sms_outbox, customer.phone_number)
+    services.verification_submit_code(customer=customer, code="0000" if code != "0000" else "1")
+    services.verification_submit_code(customer=customer, code=code)
+    run = Verification.objects.get(customer=customer)
+    return customer, code, run
+
+
+@pytest.fixture(params=["plain", "encrypted"])
+def encryption(request, settings) -> bool:
+    """Set (or not) the key before the worker and the gateway make their clients."""
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY if request.param == "encrypted" else ""
+    return request.param == "encrypted"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_raw_history_shows_payloads_only_without_a_key(encryption, temporal, sign_up, sms_outbox):
+    customer, code, run = finished_verification(sign_up, sms_outbox)
+    raw = show_history(temporal, run.workflow_id)
+    text = json.dumps(raw)
+    payloads = b"\n".join(payload_bytes(raw))
+    hashed = code_hash(workflow_id=run.workflow_id, code=code)
+
+    # The search can fail: without a key, the payloads plainly carry the customer id and the
+    # code's hash.
+    assert (str(customer.id).encode() in payloads) is not encryption
+    assert (hashed.encode() in payloads) is not encryption
+    # The workflow id is Temporal's metadata, never encrypted; it holds only the random id.
+    assert raw["events"][0]["workflowExecutionStartedEventAttributes"]["workflowId"] == (
+        run.workflow_id
+    )
+    # Personal data never reaches Temporal at all, encrypted or not.
+    for secret in (
+        customer.phone_number,
+        customer.phone_number.lstrip("+"),
+        customer.email,
+        customer.first_name,
+        customer.last_name,
+    ):
+        assert secret not in text
+        assert secret.encode() not in payloads
+    assert code not in text.replace(hashed, "")
+    if encryption:
+        assert len(payloads) > 0
+        assert all(
+            payload["metadata"]["encoding"] == base64.b64encode(ENCODING).decode()
+            for payload in _payload_nodes(raw)
+        )
+
+
+def _payload_nodes(node) -> list[dict]:
+    if isinstance(node, dict):
+        here = [node] if "metadata" in node and "data" in node else []
+        return here + [found for value in node.values() for found in _payload_nodes(value)]
+    if isinstance(node, list):
+        return [found for value in node for found in _payload_nodes(value)]
+    return []
+
+
+# The codec endpoint
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user(
+        "ops", "ops@example.com", "a-long-ops-password", is_staff=True
+    )
+
+
+def encode_body(*payloads: Payload) -> dict:
+    return {
+        "payloads": [
+            {
+                "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+                "data": base64.b64encode(p.data).decode(),
+            }
+            for p in payloads
+        ]
+    }
+
+
+def decode_body(body: dict) -> list[Payload]:
+    return [
+        Payload(
+            metadata={k: base64.b64decode(v) for k, v in p["metadata"].items()},
+            data=base64.b64decode(p.get("data", "")),
+        )
+        for p in body["payloads"]
+    ]
+
+
+@pytest.mark.django_db
+def test_codec_endpoint_refuses_anonymous_and_non_staff_users(settings):
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+    client = APIClient()
+    anonymous = client.post("/codec/decode", encode_body(plain("x")), format="json")
+    get_user_model().objects.create_user("cust", password="a-long-password-here")
+    client.login(username="cust", password="a-long-password-here")
+    customer = client.post("/codec/decode", encode_body(plain("x")), format="json")
+
+    for response in (anonymous, customer):
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] in ("not_authenticated", "permission_denied")
+
+
+@pytest.mark.django_db
+def test_staff_session_encodes_and_decodes_payloads(settings, staff):
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+    client = APIClient()
+    client.force_login(staff)
+
+    encoded = client.post("/codec/encode", encode_body(plain("a"), plain("b")), format="json")
+    sealed = decode_body(encoded.json())
+    decoded = client.post("/codec/decode", encode_body(*sealed), format="json")
+
+    assert encoded.status_code == decoded.status_code == 200
+    assert all(p.metadata["encoding"] == ENCODING for p in sealed)
+    assert decode_body(decoded.json()) == [plain("a"), plain("b")]
+
+
+@pytest.mark.django_db
+def test_staff_basic_auth_decodes_for_the_cli(settings, staff):
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+    sealed = codec().encode_one(plain("via basic"))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=_basic("ops", "a-long-ops-password"))
+
+    response = client.post("/codec/decode", encode_body(sealed), format="json")
+
+    assert response.status_code == 200
+    assert decode_body(response.json()) == [plain("via basic")]
+
+
+@pytest.mark.django_db
+def test_undecryptable_or_malformed_payloads_answer_400(settings, staff):
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+    client = APIClient()
+    client.force_login(staff)
+    foreign = codec(OLD_KEY).encode_one(plain("x"))
+
+    responses = [
+        client.post("/codec/decode", encode_body(foreign), format="json"),
+        client.post("/codec/decode", {"payloads": [{"metadata": {}, "data": 5}]}, "json"),
+        client.post("/codec/decode", {"payloads": "nope"}, format="json"),
+        client.post("/codec/decode", [1, 2], format="json"),
+    ]
+
+    assert [r.status_code for r in responses] == [400, 400, 400, 400]
+    assert all(r.json()["error"]["code"] == "invalid" for r in responses)
+
+
+@pytest.mark.django_db
+def test_cors_lets_only_the_temporal_ui_read_answers(settings, staff):
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+    settings.TEMPORAL_UI_URL = f"{UI_ORIGIN}/namespaces/default"
+    client = APIClient()
+    preflight = client.options(
+        "/codec/decode",
+        HTTP_ORIGIN=UI_ORIGIN,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type,x-namespace",
+    )
+    client.force_login(staff)
+    answer = client.post(
+        "/codec/decode", encode_body(plain("x")), format="json", HTTP_ORIGIN=UI_ORIGIN
+    )
+    stranger = client.post(
+        "/codec/decode", encode_body(plain("x")), format="json", HTTP_ORIGIN="https://evil.test"
+    )
+
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Methods"] == "POST, OPTIONS"
+    assert "x-namespace" in preflight["Access-Control-Allow-Headers"].lower()
+    assert answer.status_code == 200
+    assert answer["Access-Control-Allow-Origin"] == UI_ORIGIN
+    assert answer["Access-Control-Allow-Credentials"] == "true"
+    assert "Origin" in answer["Vary"]
+    assert "Access-Control-Allow-Origin" not in stranger
+
+
+def _basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+@pytest.fixture
+def encrypted(settings) -> None:
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+
+
+@pytest.mark.django_db(transaction=True)
+def test_temporal_cli_reads_encrypted_history_through_the_codec_endpoint(
+    encrypted, temporal, live_server, staff, sign_up, sms_outbox
+):
+    customer, _, run = finished_verification(sign_up, sms_outbox)
+
+    raw = show_history(temporal, run.workflow_id)
+    decoded = show_history(
+        temporal,
+        run.workflow_id,
+        "--codec-endpoint",
+        f"{live_server.url}/codec",
+        "--codec-auth",
+        _basic("ops", "a-long-ops-password"),
+    )
+
+    assert str(customer.id).encode() not in b"".join(payload_bytes(raw))
+    assert str(customer.id).encode() in b"".join(payload_bytes(decoded))
