@@ -368,7 +368,10 @@ def verification_start_again(*, customer: Customer) -> tuple[Verification, bool]
         raise AlreadyVerified("This phone number is verified already.")
     current = verification_get_current(customer=customer)
     if current is not None and current.is_pending:
-        return current, False
+        # The workflow may have ended a moment before its outcome activity recorded it.
+        view = verification_get_view(customer=customer)
+        if view is None or view.state == VerificationState.PENDING:
+            return current, False
     limit = max(1, settings.VERIFICATION_MAX_RUNS_PER_DAY)  # the first run always counts
     recent = list(
         Verification.objects.filter(

@@ -1,0 +1,66 @@
+"""The signup page's form. Its rules are the API's: CustomerInputSerializer decides."""
+
+import uuid
+
+from django import forms
+
+from customers.serializers import NAME_MAX_LENGTH, REQUEST_ID_MAX_LENGTH, CustomerInputSerializer
+
+CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone_number")
+
+
+class SignupForm(forms.Form):
+    """First name, last name, email and phone, plus the request_id that makes a resubmit safe."""
+
+    first_name = forms.CharField(
+        label="First name",
+        max_length=NAME_MAX_LENGTH,
+        error_messages={"required": "Enter your first name."},
+        widget=forms.TextInput(attrs={"autocomplete": "given-name", "spellcheck": "false"}),
+    )
+    last_name = forms.CharField(
+        label="Last name",
+        max_length=NAME_MAX_LENGTH,
+        error_messages={"required": "Enter your last name."},
+        widget=forms.TextInput(attrs={"autocomplete": "family-name", "spellcheck": "false"}),
+    )
+    email = forms.CharField(
+        label="Email address",
+        max_length=254,
+        error_messages={"required": "Enter your email address."},
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
+    )
+    phone_number = forms.CharField(
+        label="Mobile phone number",
+        max_length=32,
+        help_text="We will text a code to this number, for example 07700 900123.",
+        error_messages={"required": "Enter your mobile phone number."},
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
+    )
+    request_id = forms.CharField(
+        max_length=REQUEST_ID_MAX_LENGTH, widget=forms.HiddenInput, required=False
+    )
+
+    @classmethod
+    def blank(cls) -> "SignupForm":
+        """An empty form carrying a fresh request_id."""
+        return cls(initial={"request_id": str(uuid.uuid4())})
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        given = {name: cleaned[name] for name in CUSTOMER_FIELDS if name in cleaned}
+        serializer = CustomerInputSerializer(data=given)
+        if serializer.is_valid():
+            cleaned.update(serializer.validated_data)
+            return cleaned
+        for name, errors in serializer.errors.items():
+            if name in given:  # a field Django already refused has its message
+                for error in errors:
+                    self.add_error(name, str(error))
+        return cleaned
+
+    def with_fresh_request_id(self) -> "SignupForm":
+        """The same entries under a new request_id, for a deliberate second signup."""
+        data = self.data.copy()
+        data["request_id"] = str(uuid.uuid4())
+        return type(self)(data)

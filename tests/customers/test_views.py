@@ -1,0 +1,164 @@
+"""The signup page, server side: field errors, the request_id, the redirect, and the 503 path."""
+
+import re
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from customers.models import Customer
+from verification.models import Verification
+
+SIGNUP = "/"
+VALID = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.com",
+    "phone_number": "07700 900123",
+}
+
+
+def post(client, request_id: str | None = None, **fields):
+    data = {**VALID, **fields, "request_id": request_id or str(uuid.uuid4())}
+    return client.post(SIGNUP, data)
+
+
+def field_error(html: str, field: str) -> str | None:
+    match = re.search(rf'<p class="field-error" id="id_{field}_error">(.*?)</p>', html, re.S)
+    return re.sub(r"<[^>]+>", "", match.group(1)).strip() if match else None
+
+
+@pytest.mark.django_db
+def test_signup_page_has_labelled_fields_and_a_fresh_request_id_on_each_render(client):
+    first = client.get(SIGNUP)
+    second = client.get(SIGNUP)
+
+    html = first.content.decode()
+    assert first.status_code == 200
+    for field, label in [
+        ("first_name", "First name"),
+        ("last_name", "Last name"),
+        ("email", "Email address"),
+        ("phone_number", "Mobile phone number"),
+    ]:
+        assert f'<label class="field-label" for="id_{field}">{label}</label>' in html
+    assert 'autocomplete="tel"' in html and 'type="tel"' in html
+    ids = [
+        re.search(r'name="request_id" value="([^"]+)"', r.content.decode()).group(1)
+        for r in (first, second)
+    ]
+    assert ids[0] != ids[1]
+
+
+@pytest.mark.django_db
+def test_pages_load_only_our_own_static_files(client):
+    html = client.get(SIGNUP).content.decode()
+
+    assets = re.findall(r'(?:href|src)="([^"]+\.(?:css|js|svg))"', html)
+    assert sorted(assets) == [
+        "/static/css/site.css",
+        "/static/img/cup.svg",
+        "/static/img/cup.svg",
+        "/static/js/site.js",
+    ]
+    for asset in set(assets):
+        assert client.get(asset).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"first_name": ""}, "first_name", "Enter your first name."),
+        ({"last_name": "x" * 101}, "last_name", "Ensure this value has at most 100 characters"),
+        ({"email": "ada@"}, "email", "Enter a valid email address."),
+        ({"phone_number": "07700 9OO123"}, "phone_number", "Enter a phone number using digits"),
+        ({"phone_number": "07700 90012345"}, "phone_number", "wrong number of digits"),
+        ({"first_name": "Ada\u202e"}, "first_name", "cannot contain control characters"),
+    ],
+)
+def test_invalid_entries_show_the_error_at_their_field_and_create_nothing(
+    client, fields, field, message
+):
+    response = post(client, **fields)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert message in field_error(html, field)
+    assert re.search(rf'aria-describedby="[^"]*id_{field}_error"', html)
+    assert re.search(rf'aria-invalid="true"[^>]*id="id_{field}"', html)
+    assert '<div class="error-summary" role="alert"' in html
+    assert f'href="#id_{field}"' in html
+    assert Customer.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_invalid_post_keeps_the_entries_and_the_request_id(client):
+    response = post(client, request_id="keep-me", email="nope")
+
+    html = response.content.decode()
+    assert 'value="keep-me"' in html
+    assert 'value="Lovelace"' in html
+
+
+def test_valid_signup_creates_the_customer_starts_verification_and_redirects(client, worker):
+    response = post(client)
+
+    customer = Customer.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("pages:verify", args=[customer.id])
+    assert customer.phone_number == "+447700900123"
+    assert Verification.objects.filter(customer=customer).count() == 1
+
+
+def test_double_submit_with_one_request_id_creates_one_customer(client, worker):
+    first = post(client, request_id="form-1")
+    second = post(client, request_id="form-1")
+
+    assert first["Location"] == second["Location"]
+    assert Customer.objects.count() == 1
+    assert Verification.objects.count() == 1
+
+
+def test_changed_entries_under_a_used_request_id_ask_before_a_second_signup(client, worker):
+    post(client, request_id="form-1")
+
+    response = post(client, request_id="form-1", email="someone.else@example.com")
+
+    html = response.content.decode()
+    assert response.status_code == 409
+    assert "This form was already used to sign up" in html
+    assert 'value="form-1"' not in html
+    assert 'value="someone.else@example.com"' in html
+    assert Customer.objects.count() == 1
+
+
+def test_temporal_down_answers_503_with_a_message_and_a_retry_finishes(
+    client, settings, temporal, transactional_db
+):
+    address = settings.TEMPORAL_ADDRESS
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+
+    down = post(client, request_id="form-503")
+
+    html = down.content.decode()
+    assert down.status_code == 503
+    assert down["Retry-After"]
+    assert "We could not start your verification" in html
+    assert 'value="form-503"' in html and 'value="Lovelace"' in html
+
+    settings.TEMPORAL_ADDRESS = address
+    retry = post(client, request_id="form-503")
+
+    assert retry.status_code == 302
+    assert Customer.objects.count() == 1
+    assert Verification.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_unknown_page_is_our_404(client):
+    response = client.get("/no/such/page/")
+
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()

@@ -1,0 +1,301 @@
+"""The code-entry, success and failure pages, server side, against a real workflow."""
+
+import re
+import time
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from customers.models import Customer
+from tests.conftest import latest_code, sent_codes, wait_for
+from verification import services
+from verification.models import Verification
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def url(name: str, customer) -> str:
+    return reverse(f"pages:{name}", args=[customer.id])
+
+
+def form_key(html: str) -> str:
+    return re.search(r'name="form_key" value="([^"]+)"', html).group(1)
+
+
+def attempts_left(html: str) -> str:
+    return re.search(r'id="attempts-left">(\d+)<', html).group(1)
+
+
+def submit(client, customer, code: str, key: str | None = None):
+    return client.post(url("verify", customer), {"code": code, "form_key": key or uuid.uuid4()})
+
+
+def wrong(code: str) -> str:
+    return "000000" if code != "000000" else "111111"
+
+
+def test_code_page_shows_the_masked_phone_the_figures_and_a_one_time_code_field(
+    client, sign_up, sms_outbox
+):
+    customer = sign_up(phone_number="+447700900123")
+    code = latest_code(sms_outbox, customer.phone_number)
+
+    response = client.get(url("verify", customer))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    assert "+44 •••• ••0123" in html
+    assert "+447700900123" not in html and code not in html
+    assert re.search(r'<input[^>]*inputmode="numeric"[^>]*autocomplete="one-time-code"', html)
+    assert '<label class="field-label" for="id_code">Verification code</label>' in html
+    assert attempts_left(html) == "3"
+    expires_in = int(re.search(r'data-countdown="(\d+)" data-countdown-done="Expired"', html)[1])
+    assert 100 < expires_in <= 120
+    assert re.search(r"<button[^>]*disabled[^>]*data-enable-after=\"(2\d|30)\"", html)
+    assert re.search(r'You can ask for a new code in <span class="clock">0:(2\d|30)</span>', html)
+    assert "Development mode" not in html
+
+
+def test_each_render_carries_a_new_form_key(client, sign_up):
+    customer = sign_up()
+
+    keys = {form_key(client.get(url("verify", customer)).content.decode()) for _ in range(2)}
+
+    assert len(keys) == 2
+
+
+@pytest.mark.parametrize(
+    ("debug", "backend", "shown"),
+    [(True, "console", True), (False, "console", False), (True, "locmem", False)],
+)
+def test_dev_hint_points_to_the_terminal_only_with_debug_and_the_console_backend(
+    client, settings, sign_up, sms_outbox, debug, backend, shown
+):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+    settings.DEBUG, settings.SMS_BACKEND = debug, backend
+
+    html = client.get(url("verify", customer)).content.decode()
+
+    assert ("the code is printed in the terminal running <code>make run</code>" in html) is shown
+    assert code not in html
+
+
+def test_malformed_code_is_a_field_error_and_costs_no_attempt(client, sign_up):
+    customer = sign_up()
+
+    response = submit(client, customer, "12ab")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert re.search(r'id="id_code_error">.*Enter the code using digits only', html, re.S)
+    assert re.search(r'aria-describedby="id_code_error"', html)
+    assert attempts_left(html) == "3"
+
+
+def test_wrong_code_redirects_to_the_page_with_the_message_and_attempts_left(
+    client, sign_up, sms_outbox
+):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+
+    response = submit(client, customer, wrong(code))
+    page = client.get(response["Location"])
+    again = client.get(response["Location"])
+
+    html = page.content.decode()
+    assert response.status_code == 302 and response["Location"] == url("verify", customer)
+    assert re.search(
+        r'role="alert" aria-live="assertive"[^>]*>\s*<p>That code is not right. '
+        r"You have 2 attempts left.</p>",
+        html,
+    )
+    assert attempts_left(html) == "2"
+    assert "That code is not right" not in again.content.decode()
+
+
+def test_code_with_spaces_is_accepted(client, sign_up, sms_outbox):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+
+    response = submit(client, customer, f" {code[:3]} {code[3:]} ")
+
+    assert response["Location"] == url("verified", customer)
+
+
+def test_double_submit_is_counted_once_but_another_code_from_the_same_page_counts(
+    client, sign_up, sms_outbox
+):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+    key = str(uuid.uuid4())
+
+    submit(client, customer, wrong(code), key)
+    submit(client, customer, wrong(code), key)
+    once = attempts_left(client.get(url("verify", customer)).content.decode())
+    submit(client, customer, "222222" if code != "222222" else "333333", key)
+    twice = attempts_left(client.get(url("verify", customer)).content.decode())
+
+    assert (once, twice) == ("2", "1")
+
+
+def test_right_code_leads_to_the_success_page(client, sign_up, sms_outbox):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+
+    response = submit(client, customer, code)
+    success = client.get(response["Location"])
+    code_page_after = client.get(url("verify", customer))
+
+    assert response["Location"] == url("verified", customer)
+    assert success.status_code == 200
+    assert "Your number is verified" in success.content.decode()
+    assert code_page_after["Location"] == url("verified", customer)
+    wait_for(lambda: Customer.objects.get(pk=customer.pk).phone_verified)
+
+
+def test_unverified_customer_is_sent_from_the_success_page_to_the_code_page(client, sign_up):
+    customer = sign_up()
+
+    response = client.get(url("verified", customer))
+
+    assert response["Location"] == url("verify", customer)
+    assert client.get(url("failed", customer))["Location"] == url("verify", customer)
+
+
+def test_three_wrong_codes_lead_to_the_failure_page_and_start_again_starts_a_new_run(
+    client, sign_up, sms_outbox
+):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+
+    answers = [submit(client, customer, wrong(code))["Location"] for _ in range(3)]
+    failure = client.get(answers[-1])
+    again = client.post(url("start-again", customer))
+    double = client.post(url("start-again", customer))
+
+    assert answers == [url("verify", customer)] * 2 + [url("failed", customer)]
+    html = failure.content.decode()
+    assert "Too many wrong codes" in html
+    assert f'action="{url("start-again", customer)}"' in html
+    assert again["Location"] == url("verify", customer)
+    assert double["Location"] == url("verify", customer)
+    assert Verification.objects.filter(customer=customer).count() == 2
+    new_code = latest_code(sms_outbox, customer.phone_number, count=2)
+    assert submit(client, customer, new_code)["Location"] == url("verified", customer)
+
+
+def test_start_again_past_the_daily_limit_says_so_and_starts_nothing(
+    client, settings, sign_up, sms_outbox
+):
+    settings.VERIFICATION_MAX_RUNS_PER_DAY = 1
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+    for _ in range(3):
+        submit(client, customer, wrong(code))
+
+    response = client.post(url("start-again", customer))
+    page = client.get(response["Location"])
+
+    html = page.content.decode()
+    assert response["Location"] == url("failed", customer)
+    assert "You have started 1 verification in the last 24 hours" in html
+    assert "You can start again after" in html
+    assert f'action="{url("start-again", customer)}"' not in html
+    assert Verification.objects.filter(customer=customer).count() == 1
+
+
+def test_expired_code_says_a_new_code_is_on_its_way(client, settings, sign_up, sms_outbox):
+    settings.VERIFICATION_CODE_TTL = 1
+    customer = sign_up()
+    old = latest_code(sms_outbox, customer.phone_number)
+    time.sleep(1.2)
+
+    response = submit(client, customer, old)
+    html = client.get(response["Location"]).content.decode()
+
+    assert "That code had expired, so a new code is on its way. You have 2 attempts left." in html
+    latest_code(sms_outbox, customer.phone_number, count=2)
+
+
+def test_resend_sends_a_new_code_then_asks_to_wait_during_the_cooldown(
+    client, settings, sign_up, sms_outbox
+):
+    settings.VERIFICATION_RESEND_COOLDOWN = 1
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+    time.sleep(1.1)
+
+    sent = client.post(url("resend", customer))
+    sent_page = client.get(sent["Location"]).content.decode()
+    refused = client.post(url("resend", customer))
+    refused_page = client.get(refused["Location"]).content.decode()
+
+    assert "We sent a new code to +44 •••• ••" in sent_page
+    assert 'role="status" aria-live="polite"' in sent_page
+    assert "A new code was sent moments ago. You can ask for another in 1 second." in refused_page
+    assert len(sent_codes(sms_outbox, customer.phone_number)) == 2
+
+
+def test_cancelled_verification_shows_the_failure_page(client, sign_up, sms_outbox):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+    services.verification_cancel(customer=customer)
+
+    submitted = submit(client, customer, code)
+    wait_for(lambda: Verification.objects.get(customer=customer).status == "cancelled")
+    page = client.get(url("verify", customer), follow=True)
+
+    assert submitted["Location"] == url("failed", customer)
+    assert "Verification cancelled" in page.content.decode()
+
+
+def test_customer_without_a_run_can_start_one_from_the_failure_page(client, worker, sms_outbox):
+    customer = Customer.objects.create(
+        first_name="Ada", last_name="Lovelace", email="a@example.com", phone_number="+447700900123"
+    )
+
+    page = client.get(url("verify", customer), follow=True)
+    started = client.post(url("start-again", customer))
+
+    assert "We have not sent you a code yet" in page.content.decode()
+    assert started["Location"] == url("verify", customer)
+    latest_code(sms_outbox, customer.phone_number)
+
+
+@pytest.mark.parametrize(
+    ("method", "name"),
+    [
+        ("get", "verify"),
+        ("post", "verify"),
+        ("post", "resend"),
+        ("get", "verified"),
+        ("get", "failed"),
+        ("post", "start-again"),
+    ],
+)
+def test_unknown_customer_is_a_404_page(client, method, name):
+    response = getattr(client, method)(reverse(f"pages:{name}", args=[uuid.uuid4()]))
+
+    assert response.status_code == 404
+    assert "Page not found" in response.content.decode()
+
+
+def test_temporal_down_shows_a_503_page_not_an_error(client, settings, temporal):
+    customer = Customer.objects.create(
+        first_name="Ada", last_name="Lovelace", email="a@example.com", phone_number="+447700900123"
+    )
+    Verification.objects.create(customer=customer, workflow_id="verify-phone-x", run_id="run-x")
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
+    settings.TEMPORAL_REQUEST_TIMEOUT = 1
+
+    page = client.get(url("verify", customer))
+    posted = submit(client, customer, "123456")
+
+    assert page.status_code == 503 and posted.status_code == 503
+    assert page["Retry-After"]
+    html = posted.content.decode()
+    assert "We can't check codes right now" in html
+    assert f'href="{url("verify", customer)}"' in html

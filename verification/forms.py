@@ -1,0 +1,56 @@
+"""The code-entry page's form."""
+
+import uuid
+
+from django import forms
+from django.utils.crypto import salted_hmac
+
+from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH, code_is_well_formed
+
+SUBMIT_KEY_SALT = "coffeeshop.verification.page-submit"
+CODE_SEPARATORS = str.maketrans("", "", " -\u00a0")
+
+
+class CodeForm(forms.Form):
+    """One code, plus a key minted for each page render so a double submit counts once."""
+
+    code = forms.CharField(
+        label="Verification code",
+        max_length=32,
+        error_messages={"required": "Enter the code from the text message."},
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "numeric",
+                "autocomplete": "one-time-code",
+                "autocapitalize": "off",
+                "spellcheck": "false",
+                "class": "code-input",
+            }
+        ),
+    )
+    form_key = forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+    @classmethod
+    def blank(cls) -> "CodeForm":
+        return cls(initial={"form_key": uuid.uuid4()})
+
+    def clean_code(self) -> str:
+        code = self.cleaned_data["code"].translate(CODE_SEPARATORS)
+        if not code_is_well_formed(code):
+            raise forms.ValidationError(
+                f"Enter the code using digits only: it has {MIN_CODE_LENGTH} to "
+                f"{MAX_CODE_LENGTH} digits."
+            )
+        return code
+
+    def idempotency_key(self) -> str | None:
+        """The same page and the same code give the same key; another code, another key.
+
+        So a double submit is counted once, while a page brought back by the back button still
+        counts a different code as a new attempt. Keyed, so the key does not reveal the code.
+        """
+        form_key = self.cleaned_data.get("form_key")
+        if form_key is None:
+            return None
+        digest = salted_hmac(SUBMIT_KEY_SALT, f"{form_key}:{self.cleaned_data['code']}")
+        return f"page-{form_key}-{digest.hexdigest()[:16]}"
