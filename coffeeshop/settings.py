@@ -136,6 +136,7 @@ TEMPORAL_TASK_QUEUE = env.str("TEMPORAL_TASK_QUEUE", default="verify-phone")
 TEMPORAL_UI_URL = env.str("TEMPORAL_UI_URL", default="http://localhost:8233")
 TEMPORAL_REQUEST_TIMEOUT = env.float("TEMPORAL_REQUEST_TIMEOUT", default=10.0)
 TEMPORAL_ENCRYPTION_KEY = env.str("TEMPORAL_ENCRYPTION_KEY", default="")
+TEMPORAL_ENCRYPTION_OLD_KEYS = env.list("TEMPORAL_ENCRYPTION_OLD_KEYS", default=[])
 
 # Phone verification. Durations are in seconds.
 VERIFICATION_CODE_TTL = env.int("VERIFICATION_CODE_TTL", default=120)

@@ -26,6 +26,7 @@ VERIFICATION_MAX_SENDS = 5
 VERIFICATION_WINDOW = 24 * 60 * 60
 VERIFICATION_MAX_RUNS_PER_DAY = 3
 TEMPORAL_ENCRYPTION_KEY = ""
+TEMPORAL_ENCRYPTION_OLD_KEYS = []
 TEMPORAL_REQUEST_TIMEOUT = 10.0
 
 # Worker threads open their own connections; keeping none open lets Postgres drop the test DB.

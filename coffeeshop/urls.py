@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from coffeeshop.codec_api import CodecDecodeApi, CodecEncodeApi
 from coffeeshop.health import healthz
 
 handler400 = "coffeeshop.api_errors.bad_request"
@@ -15,6 +16,8 @@ admin.site.index_title = "Customers and their phone verifications"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("codec/decode", CodecDecodeApi.as_view(), name="codec-decode"),
+    path("codec/encode", CodecEncodeApi.as_view(), name="codec-encode"),
     path("v1/", include("customers.urls")),
     path("v1/", include("verification.urls")),
     path("", include("customers.page_urls")),
