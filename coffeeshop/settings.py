@@ -29,6 +29,11 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # Request bodies (API JSON and forms alike) larger than this are refused.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 * 1024)
 
+# Throttles and per-phone limits count in this cache. Local memory is per process: with several
+# web processes use a shared cache, e.g. the database cache (CACHE_URL=dbcache://coffeeshop_cache
+# after `manage.py createcachetable`), or every process counts on its own.
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -37,6 +42,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "customers",
     "verification",
 ]
@@ -118,6 +125,33 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "EXCEPTION_HANDLER": "coffeeshop.api_errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Throttles tell clients apart by REMOTE_ADDR; behind N proxies that append to
+    # X-Forwarded-For, set N so the client's own address is used and cannot be spoofed.
+    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
+    "DEFAULT_THROTTLE_RATES": {
+        "signup": env.str("THROTTLE_SIGNUP_RATE", default="10/hour"),
+        "verify": env.str("THROTTLE_VERIFY_RATE", default="20/minute"),
+        "resend": env.str("THROTTLE_RESEND_RATE", default="10/hour"),
+    },
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Coffeeshop API",
+    "DESCRIPTION": (
+        "Sign customers up and verify their phone numbers with a one-time code. Every error "
+        'answers `{"error": {"code", "message", "fields"?}}`. Unknown JSON fields are refused.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "coffeeshop.api_schema.add_retry_after_headers",
+    ],
 }
 
 LOGGING = {
@@ -149,3 +183,6 @@ VERIFICATION_DEMO_CODE = env.str("VERIFICATION_DEMO_CODE", default="")
 VERIFICATION_MAX_RUNS_PER_DAY = env.int("VERIFICATION_MAX_RUNS_PER_DAY", default=3)
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
+# SMS-pumping guards per phone number, across customers; 0 turns one off.
+PHONE_VERIFICATIONS_PER_DAY = env.int("PHONE_VERIFICATIONS_PER_DAY", default=5)
+PHONE_SENDS_PER_HOUR = env.int("PHONE_SENDS_PER_HOUR", default=10)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from coffeeshop.codec_api import CodecDecodeApi, CodecEncodeApi
 from coffeeshop.health import healthz
@@ -16,6 +17,8 @@ admin.site.index_title = "Customers and their phone verifications"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("codec/decode", CodecDecodeApi.as_view(), name="codec-decode"),
     path("codec/encode", CodecEncodeApi.as_view(), name="codec-encode"),
     path("v1/", include("customers.urls")),

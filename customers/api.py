@@ -1,12 +1,20 @@
 """The customers REST API: the seed's /v1/customers routes."""
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coffeeshop.api_errors import Conflict
+from coffeeshop.api_errors import Conflict, TooManyRequests
+from coffeeshop.api_schema import error_responses
+from coffeeshop.api_serializers import StrictSerializer
 from customers import services
 from customers.models import Customer
 from customers.selectors import customer_list_by_ids
@@ -15,24 +23,61 @@ from customers.serializers import (
     CustomerInputSerializer,
     CustomerOutputSerializer,
 )
+from customers.throttles import SignupRateThrottle
+from customers.validators import validate_no_control_characters
+from verification.limits import PhoneRateLimited
 
 BATCH_MAX_IDS = 100
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
 
 
+class CustomerEnvelopeSerializer(serializers.Serializer):
+    customer = CustomerOutputSerializer()
+
+
 class CustomerCreateApi(APIView):
     """Sign a customer up and start their phone verification."""
 
-    class InputSerializer(serializers.Serializer):
+    throttle_classes = [SignupRateThrottle]
+
+    @extend_schema_serializer(component_name="CustomerCreate")
+    class InputSerializer(StrictSerializer):
+        """A signup: the customer, and optionally an idempotency key."""
+
         customer = CustomerInputSerializer()
         request_id = serializers.CharField(
             max_length=REQUEST_ID_MAX_LENGTH,
             required=False,
-            validators=[],
+            validators=[validate_no_control_characters],
             help_text="Idempotency key: the same request again returns the same customer.",
         )
 
+    @extend_schema(
+        operation_id="customers_create",
+        tags=["customers"],
+        summary="Sign a customer up and text them a code",
+        request=InputSerializer,
+        responses={
+            201: OpenApiResponse(CustomerEnvelopeSerializer, description="Signed up."),
+            200: OpenApiResponse(
+                CustomerEnvelopeSerializer,
+                description="The same request_id and payload again: the customer it created.",
+            ),
+            **error_responses(
+                400,
+                409,
+                413,
+                415,
+                429,
+                503,
+                e409="`request_id_conflict`: the request_id came with another payload; "
+                "`id_taken`: a customer has this id.",
+                e429="`throttled`: too many signups from this address; `phone_rate_limited`: "
+                "too many verifications for this number. Wait `Retry-After` seconds.",
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -54,6 +99,8 @@ class CustomerCreateApi(APIView):
             ) from exc
         except services.CustomerIdTaken as exc:
             raise Conflict("A customer with this id already exists.", code="id_taken") from exc
+        except PhoneRateLimited as exc:
+            raise TooManyRequests(exc.retry_after, str(exc), "phone_rate_limited") from exc
         return Response(
             {"customer": CustomerOutputSerializer(customer).data},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -63,9 +110,23 @@ class CustomerCreateApi(APIView):
 class CustomerDetailApi(APIView):
     """One customer."""
 
+    @extend_schema(
+        operation_id="customers_get",
+        tags=["customers"],
+        summary="Get one customer",
+        responses={
+            200: CustomerEnvelopeSerializer,
+            **error_responses(404, e404="No such customer."),
+        },
+    )
     def get(self, request: Request, customer_id) -> Response:
         customer = get_object_or_404(Customer, pk=customer_id)
         return Response({"customer": CustomerOutputSerializer(customer).data})
+
+
+class CustomerPageSerializer(serializers.Serializer):
+    customers = CustomerOutputSerializer(many=True, help_text="Oldest first; unknown ids left out.")
+    next = serializers.BooleanField(help_text="Whether the next page_index has more.")
 
 
 class CustomerBatchGetApi(APIView):
@@ -78,8 +139,39 @@ class CustomerBatchGetApi(APIView):
         page_size = serializers.IntegerField(
             min_value=1, max_value=PAGE_SIZE_MAX, default=PAGE_SIZE_DEFAULT
         )
-        page_index = serializers.IntegerField(min_value=0, default=0)
+        page_index = serializers.IntegerField(min_value=0, max_value=BATCH_MAX_IDS, default=0)
 
+    @extend_schema(
+        operation_id="customers_batch_get",
+        tags=["customers"],
+        summary="Get several customers by id",
+        parameters=[
+            OpenApiParameter(
+                "customer_ids",
+                {
+                    "type": "array",
+                    "items": {"type": "string", "format": "uuid"},
+                    "minItems": 1,
+                    "maxItems": BATCH_MAX_IDS,
+                },
+                required=True,
+                explode=True,
+                description=f"1 to {BATCH_MAX_IDS} ids: repeat the parameter, or separate "
+                "ids with commas.",
+            ),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE_MAX},
+                description=f"{PAGE_SIZE_DEFAULT} by default.",
+            ),
+            OpenApiParameter(
+                "page_index",
+                {"type": "integer", "minimum": 0, "maximum": BATCH_MAX_IDS},
+                description="From 0, the default.",
+            ),
+        ],
+        responses={200: CustomerPageSerializer, **error_responses(400)},
+    )
     def get(self, request: Request) -> Response:
         ids: list[str] = []
         for value in request.query_params.getlist("customer_ids"):

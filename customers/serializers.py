@@ -3,15 +3,20 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from coffeeshop.api_serializers import StrictSerializer
 from customers.models import Customer
 from customers.phones import InvalidPhoneNumber, phone_normalize
 from customers.validators import validate_no_control_characters
 
 NAME_MAX_LENGTH = Customer._meta.get_field("first_name").max_length
 REQUEST_ID_MAX_LENGTH = Customer._meta.get_field("request_id").max_length
+EMAIL_MAX_LENGTH = Customer._meta.get_field("email").max_length
+PHONE_INPUT_MAX_LENGTH = 32
 
 
-class CustomerInputSerializer(serializers.Serializer):
+class CustomerInputSerializer(StrictSerializer):
+    """A new customer's details."""
+
     id = serializers.UUIDField(required=False, help_text="Optional: the client may choose the id.")
     first_name = serializers.CharField(
         max_length=NAME_MAX_LENGTH, validators=[validate_no_control_characters]
@@ -19,9 +24,10 @@ class CustomerInputSerializer(serializers.Serializer):
     last_name = serializers.CharField(
         max_length=NAME_MAX_LENGTH, validators=[validate_no_control_characters]
     )
-    email = serializers.EmailField(max_length=254)
+    email = serializers.EmailField(max_length=EMAIL_MAX_LENGTH)
     phone_number = serializers.CharField(
-        max_length=32, help_text="Any common format; national numbers use PHONE_DEFAULT_REGION."
+        max_length=PHONE_INPUT_MAX_LENGTH,
+        help_text="Any common format; national numbers use PHONE_DEFAULT_REGION (GB).",
     )
 
     def validate_phone_number(self, value: str) -> str:
@@ -32,6 +38,10 @@ class CustomerInputSerializer(serializers.Serializer):
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):
+    """A customer as the API shows them."""
+
+    phone_number = serializers.CharField(read_only=True, help_text="E.164, e.g. +447700900123.")
+
     class Meta:
         model = Customer
         fields = ["id", "first_name", "last_name", "email", "phone_number", "phone_verified"]

@@ -6,6 +6,7 @@ from django.db import IntegrityError, transaction
 
 from coffeeshop.temporal import TemporalUnavailable
 from customers.models import Customer
+from verification.limits import PhoneRateLimited
 from verification.selectors import verification_get_current
 from verification.services import verification_start
 
@@ -58,7 +59,7 @@ def customer_sign_up(
         return _customer_replay(existing, fields, customer_id), False
     try:
         verification_start(customer=customer)
-    except TemporalUnavailable:
+    except (TemporalUnavailable, PhoneRateLimited):
         if not request_id:
             customer.delete()
         raise

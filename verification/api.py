@@ -1,24 +1,38 @@
 """The verification REST API: submit a code, ask for a new one, read the live status."""
 
+from django.core.validators import RegexValidator
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coffeeshop.api_errors import Conflict
+from coffeeshop.api_errors import Conflict, TooManyRequests
+from coffeeshop.api_schema import error_responses
+from coffeeshop.api_serializers import StrictSerializer
 from customers.models import Customer
 from verification import services
-from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH, code_is_well_formed
+from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH
+from verification.contracts import VerificationResult, VerificationState
+from verification.limits import PhoneRateLimited
 from verification.selectors import verification_get_view
+from verification.throttles import ResendRateThrottle, VerifyRateThrottle
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 100
+IDEMPOTENCY_KEY_PATTERN = rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}$"
 
-
-class TooManyRequests(exceptions.APIException):
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_detail = "Too many requests."
-    default_code = "too_many_requests"
+IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
+    location=OpenApiParameter.HEADER,
+    description="Makes retries safe: a repeated key gets the first answer and is counted once.",
+)
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -39,21 +53,53 @@ class CustomerVerifyApi(APIView):
     first answer and never counted twice.
     """
 
-    class InputSerializer(serializers.Serializer):
-        verification_code = serializers.CharField(max_length=32, trim_whitespace=True)
+    throttle_classes = [VerifyRateThrottle]
 
-        def validate_verification_code(self, value: str) -> str:
-            if not code_is_well_formed(value):
-                raise serializers.ValidationError(
-                    f"Enter the {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} digit code."
+    @extend_schema_serializer(component_name="VerifyCode")
+    class InputSerializer(StrictSerializer):
+        """The code the customer typed."""
+
+        verification_code = serializers.CharField(
+            trim_whitespace=True,
+            validators=[
+                RegexValidator(
+                    rf"^[0-9]{{{MIN_CODE_LENGTH},{MAX_CODE_LENGTH}}}$",
+                    f"Enter the {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} digit code.",
                 )
-            return value
+            ],
+            help_text="The digits texted to the customer.",
+        )
 
+    @extend_schema_serializer(component_name="VerifyCodeResult")
     class OutputSerializer(serializers.Serializer):
         customer_id = serializers.UUIDField()
-        result = serializers.CharField()
-        attempts_remaining = serializers.IntegerField()
+        result = serializers.ChoiceField(choices=[result.value for result in VerificationResult])
+        attempts_remaining = serializers.IntegerField(min_value=0)
 
+    @extend_schema(
+        operation_id="customers_verify",
+        tags=["verification"],
+        summary="Submit the texted code",
+        parameters=[IDEMPOTENCY_KEY_HEADER],
+        request=InputSerializer,
+        responses={
+            200: OpenApiResponse(
+                OutputSerializer,
+                description="The workflow's verdict; after the end, the final one again.",
+            ),
+            **error_responses(
+                400,
+                404,
+                409,
+                413,
+                415,
+                429,
+                503,
+                e404="No such customer.",
+                e409="`no_verification`, or `verification_cancelled`.",
+            ),
+        },
+    )
     def post(self, request: Request, customer_id) -> Response:
         customer = get_object_or_404(Customer, pk=customer_id)
         serializer = self.InputSerializer(data=request.data)
@@ -81,17 +127,46 @@ class CustomerVerifyApi(APIView):
 class CustomerResendCodeApi(APIView):
     """Send a new code. Refused with 429 during the cooldown, 409 past the send limit."""
 
+    throttle_classes = [ResendRateThrottle]
+
+    @extend_schema_serializer(component_name="ResendCodeResult")
+    class OutputSerializer(serializers.Serializer):
+        customer_id = serializers.UUIDField()
+        sends_remaining = serializers.IntegerField(min_value=0)
+        retry_after_seconds = serializers.IntegerField(
+            min_value=0, help_text="The cooldown before another code may be asked for."
+        )
+
+    @extend_schema(
+        operation_id="customers_resend_code",
+        tags=["verification"],
+        summary="Text a new code; the old one stops working",
+        request=None,
+        responses={
+            202: OpenApiResponse(OutputSerializer, description="A new code is on its way."),
+            **error_responses(
+                404,
+                409,
+                429,
+                503,
+                e404="No such customer.",
+                e409="`no_verification`, `resend_limit_reached` or `resend_ended`.",
+                e429="`resend_cooldown`, `throttled` or `phone_rate_limited`. Wait "
+                "`Retry-After` seconds.",
+            ),
+        },
+    )
     def post(self, request: Request, customer_id) -> Response:
         customer = get_object_or_404(Customer, pk=customer_id)
         try:
             sent = services.verification_resend_code(customer=customer)
         except services.NoVerification as exc:
             raise Conflict(str(exc), code="no_verification") from exc
+        except PhoneRateLimited as exc:
+            raise TooManyRequests(exc.retry_after, str(exc), "phone_rate_limited") from exc
         except services.ResendRefused as exc:
             if exc.reason == "cooldown":
-                error = TooManyRequests(str(exc), code="resend_cooldown")
-                error.wait = exc.retry_after
-                raise error from exc
+                raise TooManyRequests(exc.retry_after or 1, str(exc), "resend_cooldown") from exc
             raise Conflict(str(exc), code=f"resend_{exc.reason}") from exc
         return Response(
             {
@@ -103,9 +178,41 @@ class CustomerResendCodeApi(APIView):
         )
 
 
+class VerificationDetailSerializer(serializers.Serializer):
+    workflow_id = serializers.CharField()
+    run_id = serializers.CharField()
+    status = serializers.ChoiceField(choices=[state.value for state in VerificationState])
+    attempts_remaining = serializers.IntegerField(
+        min_value=0, allow_null=True, help_text="Null once the run has ended."
+    )
+    sends_remaining = serializers.IntegerField(min_value=0, allow_null=True)
+    code_expires_at = serializers.DateTimeField(allow_null=True)
+    resend_available_at = serializers.DateTimeField(allow_null=True)
+    window_ends_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    live = serializers.BooleanField(
+        help_text="True: read from the running workflow; false: from the database."
+    )
+
+
 class CustomerVerificationApi(APIView):
     """The customer's current verification, live from the workflow while it runs."""
 
+    @extend_schema_serializer(component_name="CustomerVerification")
+    class OutputSerializer(serializers.Serializer):
+        customer_id = serializers.UUIDField()
+        verification = VerificationDetailSerializer()
+
+    @extend_schema(
+        operation_id="customers_verification_get",
+        tags=["verification"],
+        summary="Get the current verification's status",
+        responses={
+            200: OutputSerializer,
+            **error_responses(404, 503, e404="No such customer, or no verification yet."),
+        },
+    )
     def get(self, request: Request, customer_id) -> Response:
         customer = get_object_or_404(Customer, pk=customer_id)
         view = verification_get_view(customer=customer)

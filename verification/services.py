@@ -26,6 +26,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from coffeeshop.temporal import TemporalUnavailable, gateway
 from customers.models import Customer
 from customers.phones import phone_mask
+from verification import limits
 from verification.codes import code_generate, code_hash
 from verification.contracts import (
     CANCEL_UPDATE,
@@ -99,6 +100,7 @@ def verification_start(*, customer: Customer, again: bool = False) -> Verificati
     `again=False` a finished run is never replaced; with `again=True` a new run starts once
     the previous one has ended.
     """
+    limits.phone_limits_hit_start(phone_number=customer.phone_number)
     workflow_id = workflow_id_for(str(customer.id))
     params = verification_input()
     params.customer_id = str(customer.id)
@@ -175,6 +177,7 @@ def verification_resend_code(*, customer: Customer) -> ResendCodeResult:
     verification = _verification_require(customer=customer)
     if not verification.is_pending:
         raise ResendRefused("ended", "This verification has ended.")
+    limits.phone_limits_hit_send(phone_number=customer.phone_number)
 
     async def resend(client: Client) -> ResendCodeResult:
         handle = client.get_workflow_handle(verification.workflow_id, run_id=verification.run_id)
@@ -187,6 +190,7 @@ def verification_resend_code(*, customer: Customer) -> ResendCodeResult:
     except _RunClosed:
         raise ResendRefused("ended", "This verification has ended.") from None
     except WorkflowUpdateFailedError as exc:
+        limits.phone_limits_refund_send(phone_number=customer.phone_number)
         cause = exc.cause
         if isinstance(cause, ApplicationError):
             retry_after = None

@@ -1,0 +1,92 @@
+"""What the signup API accepts: bounded, clean names; real emails; E.164 phones; known fields."""
+
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from customers.models import Customer
+
+pytestmark = pytest.mark.django_db
+
+CUSTOMER = {
+    "first_name": "Test",
+    "last_name": "Customer",
+    "email": "test@gmail.com",
+    "phone_number": "07500514",
+}
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+def field_errors(response) -> dict:
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid"
+    return error["fields"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("first_name", "x" * 101),
+        ("last_name", "Ada\nLovelace"),
+        ("first_name", "Ada\u202eecalevoL"),
+        ("first_name", ""),
+        ("email", "not-an-email"),
+        ("email", "a@" + "b" * 250 + ".com"),
+        ("phone_number", "call me"),
+        ("phone_number", "12"),
+        ("phone_number", "+44" + "1" * 30),
+        ("id", "not-a-uuid"),
+    ],
+)
+def test_bad_customer_fields_answer_400_naming_the_field(api, field, value):
+    response = api.post("/v1/customers", {"customer": {**CUSTOMER, field: value}}, format="json")
+
+    assert list(field_errors(response)) == [f"customer.{field}"]
+
+
+def test_request_id_with_control_characters_is_refused(api):
+    response = api.post("/v1/customers", {"customer": CUSTOMER, "request_id": "a\tb"}, "json")
+
+    assert list(field_errors(response)) == ["request_id"]
+
+
+def test_unknown_fields_are_refused_at_every_level(api):
+    response = api.post(
+        "/v1/customers",
+        {"customer": {**CUSTOMER, "phone_verified": True}, "requestId": "x"},
+        format="json",
+    )
+
+    assert field_errors(response) == {
+        "customer.phone_verified": ["Unknown field."],
+        "requestId": ["Unknown field."],
+    }
+
+
+def test_unknown_fields_are_reported_with_the_other_field_errors(api):
+    response = api.post(
+        "/v1/customers", {"customer": {**CUSTOMER, "email": "x", "nickname": "A"}}, "json"
+    )
+
+    assert set(field_errors(response)) == {"customer.email", "customer.nickname"}
+
+
+def test_verify_refuses_unknown_fields(api):
+    customer = Customer.objects.create(**{**CUSTOMER, "phone_number": "+447500514"})
+    response = api.post(
+        f"/v1/customers/{customer.id}:verify", {"verification_code": "1234", "code": 1}, "json"
+    )
+
+    assert field_errors(response) == {"code": ["Unknown field."]}
+
+
+def test_huge_page_index_is_a_field_error_not_a_database_error(api):
+    for index in ("9e18", str(10**19), "101"):
+        response = api.get(f"/v1/customers:batchGet?customer_ids={uuid.uuid4()}&page_index={index}")
+        assert list(field_errors(response)) == ["page_index"]

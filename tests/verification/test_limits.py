@@ -1,0 +1,139 @@
+"""Per-phone-number limits against SMS pumping, across customers, for the API and the page."""
+
+import time
+import uuid
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from customers.models import Customer
+from customers.services import customer_sign_up
+from tests.conftest import latest_code, sent_codes
+from verification import limits
+from verification.limits import PhoneRateLimited
+
+PHONE = "+447700900123"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def signup_body(phone: str = PHONE) -> dict:
+    return {
+        "customer": {
+            "first_name": "Pat",
+            "last_name": "Pumper",
+            "email": f"{uuid.uuid4().hex[:8]}@example.com",
+            "phone_number": phone,
+        }
+    }
+
+
+def test_starts_are_counted_per_number_with_a_retry_after(settings):
+    settings.PHONE_VERIFICATIONS_PER_DAY = 2
+    settings.PHONE_SENDS_PER_HOUR = 0
+
+    limits.phone_limits_hit_start(phone_number=PHONE)
+    limits.phone_limits_hit_start(phone_number=PHONE)
+    with pytest.raises(PhoneRateLimited) as limited:
+        limits.phone_limits_hit_start(phone_number=PHONE)
+    limits.phone_limits_hit_start(phone_number="+447700900999")
+
+    assert 24 * 3600 - 5 <= limited.value.retry_after <= 24 * 3600
+
+
+def test_a_refused_start_counts_nothing(settings):
+    settings.PHONE_VERIFICATIONS_PER_DAY = 5
+    settings.PHONE_SENDS_PER_HOUR = 1
+
+    limits.phone_limits_hit_start(phone_number=PHONE)
+    with pytest.raises(PhoneRateLimited):
+        limits.phone_limits_hit_start(phone_number=PHONE)
+    limits.phone_limits_refund_send(phone_number=PHONE)
+
+    limits.phone_limits_hit_start(phone_number=PHONE)  # the refused start was not counted
+
+
+def test_cache_keys_never_contain_the_number(settings):
+    settings.PHONE_VERIFICATIONS_PER_DAY = 5
+    limits.phone_limits_hit_start(phone_number=PHONE)
+
+    keys = list(cache._cache)  # LocMemCache
+    assert keys and not [key for key in keys if "900123" in key]
+
+
+def test_zero_turns_a_limit_off(settings):
+    settings.PHONE_VERIFICATIONS_PER_DAY = 0
+    settings.PHONE_SENDS_PER_HOUR = 0
+
+    for _ in range(50):
+        limits.phone_limits_hit_start(phone_number=PHONE)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_signups_past_the_daily_limit_answer_429_and_send_nothing(settings, worker, sms_outbox):
+    settings.PHONE_VERIFICATIONS_PER_DAY = 2
+    api = APIClient()
+
+    answers = [api.post("/v1/customers", signup_body(), format="json") for _ in range(3)]
+
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    error = answers[2].json()["error"]
+    assert error["code"] == "phone_rate_limited"
+    assert int(answers[2]["Retry-After"]) > 23 * 3600
+    assert Customer.objects.filter(phone_number=PHONE).count() == 2
+    latest_code(sms_outbox, PHONE, count=2)
+    time.sleep(0.3)
+    assert len(sent_codes(sms_outbox, PHONE)) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_signup_service_raises_for_the_page_too(settings, worker, sms_outbox):
+    settings.PHONE_VERIFICATIONS_PER_DAY = 1
+    customer_sign_up(first_name="A", last_name="B", email="a@example.com", phone_number=PHONE)
+
+    with pytest.raises(PhoneRateLimited) as limited:
+        customer_sign_up(first_name="C", last_name="D", email="c@example.com", phone_number=PHONE)
+
+    assert limited.value.retry_after > 0
+    assert Customer.objects.filter(phone_number=PHONE).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_resends_past_the_hourly_limit_answer_429(settings, worker, sms_outbox):
+    settings.PHONE_SENDS_PER_HOUR = 2
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    api = APIClient()
+    customer_id = api.post("/v1/customers", signup_body(), format="json").json()["customer"]["id"]
+    latest_code(sms_outbox, PHONE)
+
+    first = api.post(f"/v1/customers/{customer_id}:resendCode")
+    second = api.post(f"/v1/customers/{customer_id}:resendCode")
+
+    assert first.status_code == 202
+    assert second.status_code == 429
+    assert second.json()["error"]["code"] == "phone_rate_limited"
+    assert 3590 <= int(second["Retry-After"]) <= 3600
+    latest_code(sms_outbox, PHONE, count=2)
+    time.sleep(0.3)
+    assert len(sent_codes(sms_outbox, PHONE)) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resend_the_workflow_refuses_does_not_use_up_the_hour(settings, worker, sms_outbox):
+    settings.PHONE_SENDS_PER_HOUR = 2
+    settings.VERIFICATION_RESEND_COOLDOWN = 1
+    api = APIClient()
+    customer_id = api.post("/v1/customers", signup_body(), format="json").json()["customer"]["id"]
+
+    cooling = api.post(f"/v1/customers/{customer_id}:resendCode")
+    time.sleep(1.1)
+    after = api.post(f"/v1/customers/{customer_id}:resendCode")
+
+    assert cooling.json()["error"]["code"] == "resend_cooldown"
+    assert after.status_code == 202

@@ -1,0 +1,105 @@
+"""Per-phone-number limits against SMS pumping: verifications started per day, texts per hour.
+
+They hold across customers, since a pumping attack signs up again and again with one premium
+number. Both the API and the signup page reach them through the services, which raise
+PhoneRateLimited. Counts live in the Django cache (a sliding window of timestamps) under a keyed
+hash of the number, never the number itself. Checking and counting happen under one lock, so
+one process never overshoots; processes sharing a cache may overshoot by the requests they run
+at the same instant.
+"""
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils.crypto import salted_hmac
+
+KEY_SALT = "coffeeshop.verification.limits"
+DAY_SECONDS = 24 * 60 * 60
+HOUR_SECONDS = 60 * 60
+
+_lock = threading.Lock()
+
+
+class PhoneRateLimited(Exception):
+    """Too many verifications or texts for one phone number; try again in `retry_after` s."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Window:
+    name: str
+    limit: int
+    seconds: int
+    message: str
+
+
+def _starts_per_day() -> _Window:
+    return _Window(
+        "starts",
+        settings.PHONE_VERIFICATIONS_PER_DAY,
+        DAY_SECONDS,
+        "Too many verifications were started for this phone number today.",
+    )
+
+
+def _sends_per_hour() -> _Window:
+    return _Window(
+        "sends",
+        settings.PHONE_SENDS_PER_HOUR,
+        HOUR_SECONDS,
+        "Too many codes were sent to this phone number in the last hour.",
+    )
+
+
+def phone_limits_hit_start(*, phone_number: str) -> None:
+    """Count a new verification and its first text, or raise PhoneRateLimited and count none."""
+    _hit(phone_number, [_starts_per_day(), _sends_per_hour()])
+
+
+def phone_limits_hit_send(*, phone_number: str) -> None:
+    """Count one more text to the number, or raise PhoneRateLimited."""
+    _hit(phone_number, [_sends_per_hour()])
+
+
+def phone_limits_refund_send(*, phone_number: str) -> None:
+    """Give back the text counted last, when no text was sent after all."""
+    window = _sends_per_hour()
+    if window.limit <= 0:
+        return
+    key = _key(window, phone_number)
+    with _lock:
+        history = cache.get(key, [])
+        if history:
+            history.pop()
+            cache.set(key, history, window.seconds)
+
+
+def _hit(phone_number: str, windows: list[_Window]) -> None:
+    windows = [window for window in windows if window.limit > 0]
+    if not windows:
+        return
+    with _lock:
+        now = time.time()
+        histories = {}
+        for window in windows:
+            key = _key(window, phone_number)
+            history = [t for t in cache.get(key, []) if t > now - window.seconds]
+            if len(history) >= window.limit:
+                oldest_to_expire = history[-window.limit]
+                retry_after = max(1, math.ceil(oldest_to_expire + window.seconds - now))
+                raise PhoneRateLimited(window.message, retry_after=retry_after)
+            histories[key] = (history, window)
+        for key, (history, window) in histories.items():
+            cache.set(key, [*history, now], window.seconds)
+
+
+def _key(window: _Window, phone_number: str) -> str:
+    digest = salted_hmac(KEY_SALT, phone_number, algorithm="sha256").hexdigest()[:32]
+    return f"phone-limit:{window.name}:{digest}"
