@@ -1,0 +1,127 @@
+"""System checks: unsafe verification settings stop the web app and the worker from starting;
+the production environment documented in the README passes `check --deploy`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.checks import run_checks
+
+from coffeeshop.codec import encryption_key_generate
+from tests.temporal_server import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "test-only-5f7c2b9e8d1a4c6f0b3e7d9a2c5f8b1e4d7a0c3f6b9e2d5a8c1f4b7e0d3a6c9",
+    "ALLOWED_HOSTS": "coffee.example.com",
+    "CSRF_TRUSTED_ORIGINS": "https://coffee.example.com",
+    "DATABASE_URL": "postgres://coffeeshop:change-me@db.invalid:5432/coffeeshop",
+    "CACHE_URL": "dbcache://coffeeshop_cache",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_PROXY_SSL_HEADER": "true",
+    "TRUSTED_PROXY_COUNT": "1",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+    "SESSION_COOKIE_SECURE": "true",
+    "CSRF_COOKIE_SECURE": "true",
+    "TEMPORAL_ADDRESS": "temporal.invalid:7233",
+    "TEMPORAL_UI_URL": "https://temporal.example.com",
+    "TEMPORAL_ENCRYPTION_KEY": encryption_key_generate(),
+    "SMS_BACKEND": "console",
+    "VERIFICATION_DEMO_CODE": "",
+}
+
+
+def check_ids(**kwargs) -> set[str]:
+    return {message.id for message in run_checks(**kwargs)}
+
+
+def manage(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run manage.py as production would: its own process, settings from the environment."""
+    base = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**base, "DJANGO_SETTINGS_MODULE": "coffeeshop.settings", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_test_settings_pass_every_check():
+    assert check_ids() == set()
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "error"),
+    [
+        ("VERIFICATION_CODE_TTL", 601, "verification.E001"),
+        ("VERIFICATION_CODE_TTL", 0, "verification.E001"),
+        ("VERIFICATION_CODE_LENGTH", 3, "verification.E002"),
+        ("VERIFICATION_CODE_LENGTH", 11, "verification.E002"),
+        ("VERIFICATION_DEMO_CODE", "1234", "verification.E003"),
+        ("VERIFICATION_MAX_ATTEMPTS", 0, "verification.E005"),
+        ("PHONE_SENDS_PER_HOUR", -1, "verification.E006"),
+        ("TEMPORAL_ENCRYPTION_KEY", "too-short", "verification.E007"),
+        ("TEMPORAL_ENCRYPTION_OLD_KEYS", ["nope"], "verification.E007"),
+        ("SMS_BACKEND", "no.such.Backend", "verification.E008"),
+    ],
+)
+def test_unsafe_settings_are_check_errors(settings, setting, value, error):
+    setattr(settings, setting, value)
+
+    assert check_ids() == {error}
+
+
+def test_limits_at_the_edges_pass(settings):
+    settings.VERIFICATION_CODE_TTL = 600
+    settings.VERIFICATION_CODE_LENGTH = 10
+
+    assert check_ids() == set()
+
+
+def test_demo_code_is_allowed_with_debug_on_but_must_be_typeable(settings):
+    settings.DEBUG = True
+    settings.VERIFICATION_DEMO_CODE = "1234"
+    assert check_ids() == set()
+
+    settings.VERIFICATION_DEMO_CODE = "12ab"
+    assert check_ids() == {"verification.E004"}
+
+
+def test_deploy_check_warns_without_an_encryption_key(settings):
+    settings.TEMPORAL_ENCRYPTION_KEY = ""
+
+    assert "verification.W001" in check_ids(include_deployment_checks=True)
+
+
+def test_worker_refuses_to_start_with_a_demo_code_and_debug_off():
+    env = {
+        **PRODUCTION_ENV,
+        "VERIFICATION_DEMO_CODE": "1234",
+        # Nothing listens here: a worker that skipped the checks would sit retrying.
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+    }
+
+    worker = manage("run_temporal_worker", env=env, timeout=60)
+    web = manage("check", env=env)
+
+    for process in (worker, web):
+        assert process.returncode != 0
+        assert "SystemCheckError" in process.stderr
+        assert "verification.E003" in process.stderr
+    assert "Worker polling" not in worker.stdout
+
+
+def test_production_environment_passes_check_deploy():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
