@@ -21,8 +21,10 @@ from customers.models import Customer
 from customers.phones import InvalidPhoneNumber, phone_normalize
 from verification import services as verification_services
 from verification.admin import VerificationInline, verification_temporal_link
+from verification.limits import PhoneRateLimited
 from verification.models import Verification
 from verification.selectors import verification_get_view
+from verification.views import wait_text
 
 logger = logging.getLogger(__name__)
 
@@ -195,6 +197,9 @@ def _resend_code(customer: Customer) -> Outcome:
         sent = verification_services.verification_resend_code(customer=customer)
     except verification_services.NoVerification:
         return messages.WARNING, "has no verification, so no code was sent."
+    except PhoneRateLimited as exc:
+        wait = wait_text(exc.retry_after)
+        return messages.WARNING, f"no code was sent: {exc} Try again in {wait}."
     except verification_services.ResendRefused as exc:
         if exc.reason == "cooldown" and exc.retry_after:
             wait = ngettext("%(n)d second", "%(n)d seconds", exc.retry_after) % {
@@ -228,6 +233,8 @@ def _start_new_verification(customer: Customer) -> Outcome:
         _, started = verification_services.verification_start_again(customer=customer)
     except verification_services.AlreadyVerified:
         return messages.INFO, "the phone number is verified already."
+    except PhoneRateLimited as exc:
+        return messages.WARNING, f"not started: {exc} Try again in {wait_text(exc.retry_after)}."
     except verification_services.RunLimitReached as exc:
         return (
             messages.WARNING,

@@ -1,7 +1,5 @@
 """The signup page's form. Its rules are the API's: CustomerInputSerializer decides."""
 
-import uuid
-
 from django import forms
 
 from customers.serializers import NAME_MAX_LENGTH, REQUEST_ID_MAX_LENGTH, CustomerInputSerializer
@@ -42,9 +40,9 @@ class SignupForm(forms.Form):
     )
 
     @classmethod
-    def blank(cls) -> "SignupForm":
-        """An empty form carrying a fresh request_id."""
-        return cls(initial={"request_id": str(uuid.uuid4())})
+    def blank(cls, *, request_id: str) -> "SignupForm":
+        """An empty form carrying the given request_id."""
+        return cls(initial={"request_id": request_id})
 
     def clean(self) -> dict:
         cleaned = super().clean()
@@ -58,9 +56,3 @@ class SignupForm(forms.Form):
                 for error in errors:
                     self.add_error(name, str(error))
         return cleaned
-
-    def with_fresh_request_id(self) -> "SignupForm":
-        """The same entries under a new request_id, for a deliberate second signup."""
-        data = self.data.copy()
-        data["request_id"] = str(uuid.uuid4())
-        return type(self)(data)

@@ -1,5 +1,14 @@
-"""The signup page: the same service as the API, behind a form."""
+"""The signup page: the same service as the API, behind a form.
 
+The form's request_id stays the same for one browser (a cookie remembers it), so sending the
+same details twice — a double click, or the back button whether the browser keeps the page or
+fetches it again — finds the customer the first submit created. Different details under a used
+request_id are a new signup, made under a fresh one.
+"""
+
+import uuid
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -7,43 +16,72 @@ from django.views.decorators.http import require_http_methods
 from coffeeshop.temporal import TemporalUnavailable
 from customers import services
 from customers.forms import SignupForm
+from verification.limits import PhoneRateLimited
+from verification.views import wait_text
 
 TEMPLATE = "customers/signup.html"
 RETRY_AFTER_SECONDS = 30
+REQUEST_ID_COOKIE = "signup_request_id"
+REQUEST_ID_COOKIE_SALT = "coffeeshop.customers.signup"
+REQUEST_ID_COOKIE_AGE = 24 * 60 * 60
 
 
 @require_http_methods(["GET", "POST"])
 def customer_signup(request: HttpRequest) -> HttpResponse:
     """Show the form; on a valid POST sign the customer up and go to the code-entry page."""
     if request.method != "POST":
-        return render(request, TEMPLATE, {"form": SignupForm.blank()})
+        request_id = _remembered_request_id(request) or str(uuid.uuid4())
+        response = render(request, TEMPLATE, {"form": SignupForm.blank(request_id=request_id)})
+        return _remember_request_id(response, request_id)
 
     form = SignupForm(request.POST)
     if not form.is_valid():
         return render(request, TEMPLATE, {"form": form})
     data = form.cleaned_data
+    request_id = data["request_id"] or _remembered_request_id(request) or str(uuid.uuid4())
     try:
-        customer, _ = services.customer_sign_up(
-            first_name=data["first_name"],
-            last_name=data["last_name"],
-            email=data["email"],
-            phone_number=data["phone_number"],
-            request_id=data["request_id"] or None,
-        )
-    except services.RequestIdConflict:
-        # The back button brought this form back and its entries were changed: make sure the
-        # person means a second signup before creating one.
-        form = form.with_fresh_request_id()
-        form.is_valid()
-        form.add_error(
-            None,
-            "This form was already used to sign up. Check the details and send it again "
-            "to sign up with them.",
-        )
-        return render(request, TEMPLATE, {"form": form}, status=409)
+        try:
+            customer = _sign_up(data, request_id)
+        except services.RequestIdConflict:
+            request_id = str(uuid.uuid4())
+            customer = _sign_up(data, request_id)
+    except PhoneRateLimited as exc:
+        form.add_error("phone_number", f"{exc} Try again in {wait_text(exc.retry_after)}.")
+        response = render(request, TEMPLATE, {"form": form}, status=429)
+        response["Retry-After"] = str(exc.retry_after)
+        return _remember_request_id(response, request_id)
     except TemporalUnavailable:
-        # Same request_id on retry: the customer is created once and verification starts then.
+        # The same request_id on retry: the customer is created once and verification starts.
         response = render(request, TEMPLATE, {"form": form, "unavailable": True}, status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return response
-    return redirect("pages:verify", customer_id=customer.id)
+        return _remember_request_id(response, request_id)
+    response = redirect("pages:verify", customer_id=customer.id)
+    return _remember_request_id(response, request_id)
+
+
+def _sign_up(data: dict, request_id: str):
+    customer, _ = services.customer_sign_up(
+        first_name=data["first_name"],
+        last_name=data["last_name"],
+        email=data["email"],
+        phone_number=data["phone_number"],
+        request_id=request_id,
+    )
+    return customer
+
+
+def _remembered_request_id(request: HttpRequest) -> str | None:
+    return request.get_signed_cookie(REQUEST_ID_COOKIE, None, salt=REQUEST_ID_COOKIE_SALT)
+
+
+def _remember_request_id(response: HttpResponse, request_id: str) -> HttpResponse:
+    response.set_signed_cookie(
+        REQUEST_ID_COOKIE,
+        request_id,
+        salt=REQUEST_ID_COOKIE_SALT,
+        max_age=REQUEST_ID_COOKIE_AGE,
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Lax",
+    )
+    return response

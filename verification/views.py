@@ -9,13 +9,14 @@ import functools
 import math
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.timesince import timeuntil
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -26,6 +27,7 @@ from customers.phones import phone_mask
 from verification import services
 from verification.contracts import VerificationResult, VerificationState
 from verification.forms import CodeForm
+from verification.limits import PhoneRateLimited
 from verification.selectors import VerificationView, verification_get_view
 
 RETRY_AFTER_SECONDS = 30
@@ -105,6 +107,10 @@ def verification_resend(request: HttpRequest, customer_id) -> HttpResponse:
         services.verification_resend_code(customer=customer)
     except services.NoVerification:
         pass
+    except PhoneRateLimited as exc:
+        _notice_set(
+            request, customer, "error", f"{exc} You can ask again in {wait_text(exc.retry_after)}."
+        )
     except services.ResendRefused as exc:
         if exc.reason == "cooldown":
             wait = exc.retry_after or 1
@@ -183,6 +189,15 @@ def verification_start_again(request: HttpRequest, customer_id) -> HttpResponse:
         services.verification_start_again(customer=customer)
     except services.AlreadyVerified:
         return redirect("pages:verified", customer_id=customer.id)
+    except PhoneRateLimited as exc:
+        _notice_set(
+            request,
+            customer,
+            "error",
+            f"{exc} You can start again in {wait_text(exc.retry_after)}.",
+            for_page="failed",
+        )
+        return redirect("pages:failed", customer_id=customer.id)
     except services.RunLimitReached as exc:
         retry_at = formats.date_format(timezone.localtime(exc.retry_at), "H:i T \\o\\n j F")
         started = ngettext(
@@ -200,6 +215,13 @@ def verification_start_again(request: HttpRequest, customer_id) -> HttpResponse:
         )
         return redirect("pages:failed", customer_id=customer.id)
     return redirect("pages:verify", customer_id=customer.id)
+
+
+def wait_text(seconds: int) -> str:
+    """A wait in words for people: "a minute", "25 minutes", "2 hours"."""
+    if seconds <= 60:
+        return "a minute"
+    return timeuntil(timezone.now() + timedelta(seconds=seconds), depth=1)
 
 
 def _submit_code(request: HttpRequest, customer: Customer, form: CodeForm) -> HttpResponse:

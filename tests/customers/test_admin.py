@@ -223,3 +223,16 @@ def test_deleting_a_customer_takes_their_runs_with_them(admin_client, transactio
 
     assert response.status_code == 302
     assert not Customer.objects.exists() and not Verification.objects.exists()
+
+
+def test_resend_action_past_the_phone_number_limit_is_a_warning(admin_client, settings, sign_up):
+    settings.PHONE_SENDS_PER_HOUR = 1
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    ada = sign_up(phone_number="+447700900654")
+
+    outcomes = run_action(admin_client, "resend_code", ada)
+
+    assert outcomes[0][0] == "warning"
+    assert outcomes[0][1].startswith(
+        "Ada Lovelace: no code was sent: Too many codes were sent to this phone number"
+    )

@@ -4,6 +4,7 @@ import re
 import uuid
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from customers.models import Customer
@@ -28,13 +29,16 @@ def field_error(html: str, field: str) -> str | None:
     return re.sub(r"<[^>]+>", "", match.group(1)).strip() if match else None
 
 
-@pytest.mark.django_db
-def test_signup_page_has_labelled_fields_and_a_fresh_request_id_on_each_render(client):
-    first = client.get(SIGNUP)
-    second = client.get(SIGNUP)
+def rendered_request_id(response) -> str:
+    return re.search(r'name="request_id" value="([^"]+)"', response.content.decode()).group(1)
 
-    html = first.content.decode()
-    assert first.status_code == 200
+
+@pytest.mark.django_db
+def test_signup_page_has_labelled_fields(client):
+    response = client.get(SIGNUP)
+
+    html = response.content.decode()
+    assert response.status_code == 200
     for field, label in [
         ("first_name", "First name"),
         ("last_name", "Last name"),
@@ -43,11 +47,15 @@ def test_signup_page_has_labelled_fields_and_a_fresh_request_id_on_each_render(c
     ]:
         assert f'<label class="field-label" for="id_{field}">{label}</label>' in html
     assert 'autocomplete="tel"' in html and 'type="tel"' in html
-    ids = [
-        re.search(r'name="request_id" value="([^"]+)"', r.content.decode()).group(1)
-        for r in (first, second)
-    ]
-    assert ids[0] != ids[1]
+
+
+@pytest.mark.django_db
+def test_request_id_stays_the_same_for_one_browser_and_differs_between_browsers(client):
+    first, again = rendered_request_id(client.get(SIGNUP)), rendered_request_id(client.get(SIGNUP))
+    other_browser = rendered_request_id(Client().get(SIGNUP))
+
+    assert first == again
+    assert other_browser != first
 
 
 @pytest.mark.django_db
@@ -120,17 +128,23 @@ def test_double_submit_with_one_request_id_creates_one_customer(client, worker):
     assert Verification.objects.count() == 1
 
 
-def test_changed_entries_under_a_used_request_id_ask_before_a_second_signup(client, worker):
-    post(client, request_id="form-1")
+def test_page_fetched_again_after_signup_resubmits_to_the_same_customer(client, worker):
+    first = post(client, request_id=rendered_request_id(client.get(SIGNUP)))
+    refetched = rendered_request_id(client.get(SIGNUP))  # the back button, without a page cache
+    second = post(client, request_id=refetched)
 
-    response = post(client, request_id="form-1", email="someone.else@example.com")
-
-    html = response.content.decode()
-    assert response.status_code == 409
-    assert "This form was already used to sign up" in html
-    assert 'value="form-1"' not in html
-    assert 'value="someone.else@example.com"' in html
+    assert first["Location"] == second["Location"]
     assert Customer.objects.count() == 1
+
+
+def test_other_details_under_a_used_request_id_are_a_new_signup(client, worker):
+    first = post(client, request_id="form-1")
+
+    second = post(client, request_id="form-1", email="someone.else@example.com")
+
+    assert second.status_code == 302 and second["Location"] != first["Location"]
+    assert Customer.objects.count() == 2
+    assert Customer.objects.get(email="someone.else@example.com").request_id != "form-1"
 
 
 def test_temporal_down_answers_503_with_a_message_and_a_retry_finishes(
@@ -162,3 +176,17 @@ def test_unknown_page_is_our_404(client):
 
     assert response.status_code == 404
     assert "Page not found" in response.content.decode()
+
+
+def test_phone_number_past_its_daily_limit_is_refused_at_the_field(client, settings, worker):
+    settings.PHONE_VERIFICATIONS_PER_DAY = 1
+    post(client, phone_number="07700 900456")
+
+    response = post(client, phone_number="07700 900456", email="other@example.com")
+
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    message = field_error(response.content.decode(), "phone_number")
+    assert "Too many verifications were started for this phone number today." in message
+    assert "Try again in" in message
+    assert Verification.objects.count() == 1

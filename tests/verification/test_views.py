@@ -299,3 +299,15 @@ def test_temporal_down_shows_a_503_page_not_an_error(client, settings, temporal)
     html = posted.content.decode()
     assert "We can't check codes right now" in html
     assert f'href="{url("verify", customer)}"' in html
+
+
+def test_resend_past_the_phone_number_hourly_limit_says_so(client, settings, sign_up):
+    settings.PHONE_SENDS_PER_HOUR = 1
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    customer = sign_up(phone_number="+447700900789")
+
+    response = client.post(url("resend", customer))
+
+    html = client.get(response["Location"]).content.decode()
+    assert "Too many codes were sent to this phone number in the last hour." in html
+    assert re.search(r"You can ask again in (59\sminutes|1\shour)\.", html)
