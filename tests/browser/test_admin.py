@@ -1,0 +1,63 @@
+"""The admin in Chromium: log in, find a customer, see the live status, resend and cancel."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import latest_code, wait_for
+from verification.models import Verification
+
+pytestmark = pytest.mark.browser
+
+
+def test_admin_finds_the_customer_shows_status_and_link_and_runs_resend_and_cancel(
+    page, settings, sign_up, sms_outbox, admin_user
+):
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    settings.TEMPORAL_UI_URL = "http://localhost:8233"
+    customer = sign_up(phone_number="+447700900321")
+    latest_code(sms_outbox, customer.phone_number)
+    run = Verification.objects.get(customer=customer)
+
+    page.goto("/admin/")
+    page.get_by_label("Username").fill(admin_user.username)
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Log in").click()
+    page.locator("#content-main tr.model-customer").get_by_role("link", name="Customers").click()
+    page.get_by_role("textbox", name="Search").fill("07700 900321")
+    page.get_by_role("button", name="Search").click()
+
+    row = page.locator("#result_list tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator(".field-verification_status")).to_have_text("Pending")
+    row.get_by_role("link", name=customer.full_name).click()
+
+    live = page.locator(".field-live_verification")
+    expect(live).to_contain_text("Pending (live from the workflow)")
+    expect(live).to_contain_text("Attempts left")
+    link = live.get_by_role("link", name="Open in Temporal UI")
+    expect(link).to_have_attribute(
+        "href",
+        f"http://localhost:8233/namespaces/default/workflows/"
+        f"verify-phone-{customer.pk}/{run.run_id}/history",
+    )
+
+    page.go_back()
+    page.locator("#result_list tbody tr").get_by_role("checkbox").check()
+    page.get_by_label("Action:").select_option(label="Send a new code to the selected customers")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator(".messagelist .success")).to_have_text(
+        re.compile(r"Ada Lovelace: a new code was sent \(\d more codes? can be sent\)\.")
+    )
+    latest_code(sms_outbox, customer.phone_number, count=2)
+
+    page.locator("#result_list tbody tr").get_by_role("checkbox").check()
+    page.get_by_label("Action:").select_option(label="Cancel the selected customers' verification")
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator(".messagelist .success")).to_have_text(
+        "Ada Lovelace: verification cancelled."
+    )
+    wait_for(lambda: Verification.objects.get(pk=run.pk).status == "cancelled")
+    page.reload()
+    expect(page.locator(".field-verification_status")).to_have_text("Cancelled")
