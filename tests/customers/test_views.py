@@ -190,3 +190,11 @@ def test_phone_number_past_its_daily_limit_is_refused_at_the_field(client, setti
     assert "Too many verifications were started for this phone number today." in message
     assert "Try again in" in message
     assert Verification.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_form_without_its_csrf_cookie_gets_a_page_that_explains():
+    response = Client(enforce_csrf_checks=True).post(SIGNUP, VALID)
+
+    assert response.status_code == 403
+    assert "This form has expired" in response.content.decode()
