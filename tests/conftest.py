@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -110,6 +111,14 @@ def worker(start_worker) -> BackgroundWorker:
 def _fresh_gateway() -> Iterator[None]:
     yield
     gateway.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Throttle and per-phone counts live in the cache: none leaks from one test to the next."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
