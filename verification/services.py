@@ -347,6 +347,9 @@ def _verification_refusal(exc: WorkflowUpdateFailedError, verification: Verifica
 
 
 RUN_LIMIT_PERIOD = timedelta(days=1)
+# An ended run's workflow closes moments after its outcome is recorded; until it has, its id
+# cannot start a new run (the start would find the old one still running).
+RUN_CLOSE_WAIT_SECONDS = 5.0
 
 
 class AlreadyVerified(Exception):
@@ -386,5 +389,21 @@ def verification_start_again(*, customer: Customer) -> tuple[Verification, bool]
     )
     if len(recent) >= limit:
         raise RunLimitReached(limit, recent[len(recent) - limit] + RUN_LIMIT_PERIOD)
+    if current is not None:
+        _verification_wait_closed(current)
     verification = verification_start(customer=customer, again=current is not None)
     return verification, verification != current
+
+
+def _verification_wait_closed(verification: Verification) -> None:
+    async def wait(client: Client) -> None:
+        handle = client.get_workflow_handle(verification.workflow_id, run_id=verification.run_id)
+        try:
+            await handle.result()
+        except WorkflowFailureError:
+            pass  # terminated or timed out: closed all the same
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:  # not found: long gone from history
+                raise
+
+    gateway.call(wait, timeout=RUN_CLOSE_WAIT_SECONDS)
