@@ -18,5 +18,5 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --n
 
 USER app
 EXPOSE 8081
-CMD ["gunicorn", "coffeeshop.wsgi", "--bind", "0.0.0.0:8081", "--workers", "2", "--threads", "4", \
-     "--access-logfile", "-"]
+# gunicorn runs no system checks of its own; refuse to serve a misconfigured site.
+CMD ["sh", "-c", "python manage.py check --deploy --fail-level ERROR && exec gunicorn coffeeshop.wsgi --bind 0.0.0.0:8081 --workers 2 --threads 4 --access-logfile -"]

@@ -2,6 +2,7 @@ import uuid
 
 from django.db import models
 
+from customers.phones import phone_mask
 from customers.validators import validate_no_control_characters
 
 
@@ -31,7 +32,8 @@ class Customer(models.Model):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
-        return f"{self.full_name} ({self.phone_number})"
+        # Masked: a customer printed into a log line or an error report must not leak the number.
+        return f"{self.full_name} ({phone_mask(self.phone_number)})"
 
     @property
     def full_name(self) -> str:
