@@ -68,17 +68,26 @@ def phone_limits_hit_send(*, phone_number: str) -> None:
     _hit(phone_number, [_sends_per_hour()])
 
 
+def phone_limits_refund_start(*, phone_number: str) -> None:
+    """Give back a counted start, when the verification could not be started after all."""
+    _refund(phone_number, [_starts_per_day(), _sends_per_hour()])
+
+
 def phone_limits_refund_send(*, phone_number: str) -> None:
     """Give back the text counted last, when no text was sent after all."""
-    window = _sends_per_hour()
-    if window.limit <= 0:
-        return
-    key = _key(window, phone_number)
+    _refund(phone_number, [_sends_per_hour()])
+
+
+def _refund(phone_number: str, windows: list[_Window]) -> None:
     with _lock:
-        history = cache.get(key, [])
-        if history:
-            history.pop()
-            cache.set(key, history, window.seconds)
+        for window in windows:
+            if window.limit <= 0:
+                continue
+            key = _key(window, phone_number)
+            history = cache.get(key, [])
+            if history:
+                history.pop()
+                cache.set(key, history, window.seconds)
 
 
 def _hit(phone_number: str, windows: list[_Window]) -> None:

@@ -126,7 +126,12 @@ def verification_start(*, customer: Customer, again: bool = False) -> Verificati
             description = await client.get_workflow_handle(workflow_id).describe()
             return description.run_id
 
-    run_id = gateway.call(start)
+    try:
+        run_id = gateway.call(start)
+    except TemporalUnavailable:
+        # Nothing was sent: a client retrying through an outage must not use up the number's day.
+        limits.phone_limits_refund_start(phone_number=customer.phone_number)
+        raise
     return _verification_record_started(customer=customer, workflow_id=workflow_id, run_id=run_id)
 
 

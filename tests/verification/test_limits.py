@@ -137,3 +137,19 @@ def test_a_resend_the_workflow_refuses_does_not_use_up_the_hour(settings, worker
 
     assert cooling.json()["error"]["code"] == "resend_cooldown"
     assert after.status_code == 202
+
+
+@pytest.mark.django_db(transaction=True)
+def test_signups_refused_while_temporal_is_down_do_not_use_up_the_day(settings, temporal):
+    settings.PHONE_VERIFICATIONS_PER_DAY = 1
+    address = settings.TEMPORAL_ADDRESS
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+    api = APIClient()
+
+    outage = [api.post("/v1/customers", signup_body(), format="json") for _ in range(2)]
+    settings.TEMPORAL_ADDRESS = address
+    after = api.post("/v1/customers", signup_body(), format="json")
+
+    assert [a.status_code for a in outage] == [503, 503]
+    assert after.status_code == 201
