@@ -4,6 +4,7 @@ DRF's errors reach it through `exception_handler`; Django's own 400, 403, 404 an
 replaced by the `handler*` views below for paths under the API prefixes.
 """
 
+import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -13,8 +14,11 @@ from django.views import defaults
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from temporalio.service import RPCError
 
 from coffeeshop.temporal import TemporalUnavailable
+
+logger = logging.getLogger(__name__)
 
 API_PATH_PREFIXES = ("/v1/", "/codec/")
 
@@ -70,6 +74,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     """DRF's handler, reshaped into our error body; Temporal outages become 503."""
     if isinstance(exc, TemporalUnavailable):
         exc = ServiceUnavailable(str(exc))
+    elif isinstance(exc, RPCError):
+        # Anything else Temporal refuses (an unknown namespace, say) is an outage for our client.
+        logger.error("Temporal refused a call: %s (%s)", exc.message, exc.status)
+        exc = ServiceUnavailable("Temporal could not take the request. Try again shortly.")
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

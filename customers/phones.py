@@ -18,7 +18,9 @@ def phone_normalize(raw: str, *, region: str) -> str:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumber("Enter a valid phone number.") from exc
-    if not phonenumbers.is_possible_number(number):
+    # IS_POSSIBLE only: a number dialable just locally ("0770") cannot receive our texts.
+    reason = phonenumbers.is_possible_number_with_reason(number)
+    if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise InvalidPhoneNumber("This phone number has the wrong number of digits.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

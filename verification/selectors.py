@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from coffeeshop.temporal import gateway
+from coffeeshop.temporal import TemporalUnavailable, gateway
 from customers.models import Customer
 from verification.contracts import STATUS_QUERY, VerificationState, VerificationStatus
 from verification.models import Verification
@@ -73,6 +73,9 @@ def _verification_query_status(verification: Verification) -> VerificationStatus
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return None
-            raise
+            raise TemporalUnavailable(f"The workflow could not be queried: {exc.message}") from exc
+        except WorkflowQueryFailedError as exc:
+            # A workflow task failing (a bad deploy, say) makes queries fail until it is fixed.
+            raise TemporalUnavailable("The workflow cannot answer right now.") from exc
 
     return gateway.call(query)

@@ -83,6 +83,7 @@ def test_client_may_choose_the_id_but_not_reuse_one(api, worker):
         ({**SEED_CUSTOMER, "email": "not-an-email"}, "customer.email"),
         ({**SEED_CUSTOMER, "phone_number": "07500ABCDE"}, "customer.phone_number"),
         ({**SEED_CUSTOMER, "phone_number": "1"}, "customer.phone_number"),
+        ({**SEED_CUSTOMER, "phone_number": "0770"}, "customer.phone_number"),
         ({**SEED_CUSTOMER, "phone_number": "+44 7700 900123 4567 890"}, "customer.phone_number"),
         ({**SEED_CUSTOMER, "first_name": ""}, "customer.first_name"),
         ({**SEED_CUSTOMER, "first_name": "x" * 101}, "customer.first_name"),
@@ -185,3 +186,12 @@ def test_created_customer_gets_a_text_with_a_code(api, worker, sms_outbox):
 
     assert message.to == "+447500514"
     assert Customer.objects.get(pk=customer_id).verifications.count() == 1
+
+
+def test_unknown_temporal_namespace_answers_503_not_500(api, settings, temporal):
+    settings.TEMPORAL_NAMESPACE = "no-such-namespace"
+
+    response = create(api)
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "temporal_unavailable"
