@@ -59,6 +59,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 		echo "DEBUG=true"; \
 		echo "SECRET_KEY=$$key"; \
 		echo "VERIFICATION_DEMO_CODE=1234"; \
+		echo "# Roomier than production, so repeating the walkthrough with one number works."; \
+		echo "PHONE_VERIFICATIONS_PER_DAY=20"; \
+		echo "THROTTLE_SIGNUP_RATE=60/hour"; \
 	} > $@
 	@echo "Created .env for local development (DEBUG=true, demo verification code 1234)."
 
