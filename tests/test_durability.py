@@ -68,7 +68,13 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def crashable(tmp_path, settings):
+def worker_env():
+    """Extra environment for the worker process; a test may add to it before `crashable`."""
+    return {}
+
+
+@pytest.fixture
+def crashable(tmp_path, settings, worker_env):
     """A dev server and a worker process of this test's own, both killable."""
     server = TemporalDevServer(tmp_path / "temporal.db")
     server.start()
@@ -84,6 +90,7 @@ def crashable(tmp_path, settings):
         "TEMPORAL_TASK_QUEUE": settings.TEMPORAL_TASK_QUEUE,
         "VERIFICATION_DEMO_CODE": DEMO_CODE,
         "SMS_BACKEND": "console",
+        **worker_env,
     }
     worker = WorkerProcess(tmp_path / "worker.log", env)
     worker.start()
@@ -139,3 +146,43 @@ def test_attempts_survive_sigkill_of_worker_and_temporal_server(crashable):
     assert run.finished_at is not None
     assert not Customer.objects.get(pk=customer_id).phone_verified
     assert "code is 1234" in worker.log_path.read_text()  # the SMS the seed's demo prints
+
+
+@pytest.fixture
+def hang_marker(tmp_path, worker_env) -> Path:
+    marker = tmp_path / "first-send-started"
+    worker_env["SMS_BACKEND"] = "tests.sms_backends.HangOnceSmsBackend"
+    worker_env["HANG_ONCE_MARKER"] = str(marker)
+    return marker
+
+
+def test_worker_killed_while_sending_a_code_is_replaced_and_the_code_arrives(
+    hang_marker, crashable
+):
+    _, worker = crashable
+    api = APIClient()
+    created = api.post(
+        "/v1/customers",
+        {
+            "customer": {
+                "first_name": "Mid",
+                "last_name": "Flight",
+                "email": "mid@example.com",
+                "phone_number": "+447700900321",
+            }
+        },
+        format="json",
+    )
+    assert created.status_code == 201
+    customer_id = created.json()["customer"]["id"]
+    wait_for(hang_marker.exists, timeout=15)
+
+    worker.kill()  # in the middle of the provider call
+    worker.start()
+    sms = wait_for(lambda: b"SMS to +447700900321" in worker.log_path.read_bytes(), timeout=30)
+    answer = verify(api, customer_id, DEMO_CODE)
+
+    assert sms
+    assert answer["result"] == "VERIFICATION_RESULT_SUCCESS"
+    assert wait_for(lambda: Customer.objects.get(pk=customer_id).phone_verified)
+    assert wait_for(lambda: Verification.objects.get().status == "verified")

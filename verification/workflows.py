@@ -43,14 +43,16 @@ with workflow.unsafe.imports_passed_through():
         VerifyPhoneOutcome,
     )
 
-SEND_CODE_TIMEOUT = timedelta(seconds=30)
+# Short, so a worker killed mid-activity costs a customer seconds, not half a minute: the retry
+# waits for this timeout before another worker takes the task.
+SEND_CODE_TIMEOUT = timedelta(seconds=10)
 SEND_CODE_DEADLINE = timedelta(minutes=10)
 SEND_CODE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=[CUSTOMER_NOT_FOUND_ERROR],
 )
-RECORD_OUTCOME_TIMEOUT = timedelta(seconds=30)
+RECORD_OUTCOME_TIMEOUT = timedelta(seconds=10)
 RECORD_OUTCOME_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
 )
