@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from rest_framework.test import APIClient
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -105,6 +106,12 @@ def start_worker(temporal, transactional_db) -> Iterator[Callable[[], Background
 def worker(start_worker) -> BackgroundWorker:
     """A running worker for this test's task queue, with a database the worker can see."""
     return start_worker()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    """A DRF test client for the /v1/ API."""
+    return APIClient()
 
 
 @pytest.fixture(autouse=True)

@@ -99,6 +99,17 @@ def crashable(tmp_path, settings, worker_env):
     server.stop()
 
 
+def sign_up(api: APIClient, **customer: str) -> str:
+    """Create a customer through the API, as the seed's walkthrough does; return its id."""
+    response = api.post(
+        "/v1/customers",
+        {"customer": {"last_name": "Customer", **customer}, "request_id": str(uuid.uuid4())},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["customer"]["id"]
+
+
 def verify(api: APIClient, customer_id: str, code: str) -> dict:
     response = api.post(
         f"/v1/customers/{customer_id}:verify", {"verification_code": code}, format="json"
@@ -110,21 +121,7 @@ def verify(api: APIClient, customer_id: str, code: str) -> dict:
 def test_attempts_survive_sigkill_of_worker_and_temporal_server(crashable):
     server, worker = crashable
     api = APIClient()
-    created = api.post(
-        "/v1/customers",
-        {
-            "customer": {
-                "first_name": "Test",
-                "last_name": "Customer",
-                "email": "test@gmail.com",
-                "phone_number": "07500514",
-            },
-            "request_id": str(uuid.uuid4()),
-        },
-        format="json",
-    )
-    assert created.status_code == 201
-    customer_id = created.json()["customer"]["id"]
+    customer_id = sign_up(api, first_name="Test", email="test@gmail.com", phone_number="07500514")
 
     first = verify(api, customer_id, "1111")
     second = verify(api, customer_id, "2222")
@@ -161,20 +158,9 @@ def test_worker_killed_while_sending_a_code_is_replaced_and_the_code_arrives(
 ):
     _, worker = crashable
     api = APIClient()
-    created = api.post(
-        "/v1/customers",
-        {
-            "customer": {
-                "first_name": "Mid",
-                "last_name": "Flight",
-                "email": "mid@example.com",
-                "phone_number": "+447700900321",
-            }
-        },
-        format="json",
+    customer_id = sign_up(
+        api, first_name="Mid", email="mid@example.com", phone_number="+447700900321"
     )
-    assert created.status_code == 201
-    customer_id = created.json()["customer"]["id"]
     wait_for(hang_marker.exists, timeout=15)
 
     worker.kill()  # in the middle of the provider call

@@ -19,11 +19,6 @@ SEED_CUSTOMER = {
 }
 
 
-@pytest.fixture
-def api() -> APIClient:
-    return APIClient()
-
-
 def create(api: APIClient, customer: dict | None = None, **body):
     return api.post("/v1/customers", {"customer": customer or SEED_CUSTOMER, **body}, format="json")
 

@@ -3,7 +3,6 @@
 import uuid
 
 import pytest
-from rest_framework.test import APIClient
 
 from customers.models import Customer
 
@@ -15,11 +14,6 @@ CUSTOMER = {
     "email": "test@gmail.com",
     "phone_number": "07500514",
 }
-
-
-@pytest.fixture
-def api() -> APIClient:
-    return APIClient()
 
 
 def field_errors(response) -> dict:

@@ -4,17 +4,11 @@ import time
 import uuid
 
 import pytest
-from rest_framework.test import APIClient
 
 from tests.conftest import latest_code, wait_for
 from verification.models import Verification
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def api() -> APIClient:
-    return APIClient()
 
 
 @pytest.fixture
