@@ -6,10 +6,6 @@ from collections.abc import Sequence
 from customers.models import Customer
 
 
-def customer_get(*, customer_id: uuid.UUID) -> Customer | None:
-    return Customer.objects.filter(pk=customer_id).first()
-
-
 def customer_list_by_ids(
     *, customer_ids: Sequence[uuid.UUID], page_size: int, page_index: int
 ) -> tuple[list[Customer], bool]:

@@ -10,8 +10,6 @@ from verification.limits import PhoneRateLimited
 from verification.selectors import verification_get_current
 from verification.services import verification_start
 
-SIGNUP_FIELDS = ("first_name", "last_name", "email", "phone_number")
-
 
 class RequestIdConflict(Exception):
     """The request_id was used before with a different customer."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+WORKFLOW_TYPE = "VerifyPhoneWorkflow"
 WORKFLOW_ID_PREFIX = "verify-phone-"
 SUBMIT_CODE_UPDATE = "submit_code"
 RESEND_CODE_UPDATE = "resend_code"

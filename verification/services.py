@@ -37,6 +37,7 @@ from verification.contracts import (
     RESEND_LIMIT_ERROR,
     SUBMIT_CODE_UPDATE,
     VERIFICATION_ENDED_ERROR,
+    WORKFLOW_TYPE,
     CancelInput,
     CancelResult,
     ResendCodeInput,
@@ -54,7 +55,6 @@ from verification.sms import sms_send
 
 logger = logging.getLogger(__name__)
 
-WORKFLOW_TYPE = "VerifyPhoneWorkflow"
 EXECUTION_TIMEOUT_MARGIN = timedelta(hours=1)
 
 
@@ -83,9 +83,10 @@ class CustomerNotFound(Exception):
     pass
 
 
-def verification_input() -> VerifyPhoneInput:
+def verification_input(*, customer_id: str) -> VerifyPhoneInput:
+    """The workflow's input: the customer, and the limits in force when it starts."""
     return VerifyPhoneInput(
-        customer_id="",
+        customer_id=customer_id,
         code_ttl_seconds=settings.VERIFICATION_CODE_TTL,
         max_attempts=settings.VERIFICATION_MAX_ATTEMPTS,
         resend_cooldown_seconds=settings.VERIFICATION_RESEND_COOLDOWN,
@@ -103,8 +104,7 @@ def verification_start(*, customer: Customer, again: bool = False) -> Verificati
     """
     limits.phone_limits_hit_start(phone_number=customer.phone_number)
     workflow_id = workflow_id_for(str(customer.id))
-    params = verification_input()
-    params.customer_id = str(customer.id)
+    params = verification_input(customer_id=str(customer.id))
     reuse = (
         WorkflowIDReusePolicy.ALLOW_DUPLICATE if again else WorkflowIDReusePolicy.REJECT_DUPLICATE
     )

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         STATUS_QUERY,
         SUBMIT_CODE_UPDATE,
         VERIFICATION_ENDED_ERROR,
+        WORKFLOW_TYPE,
         CancelInput,
         CancelResult,
         RecordOutcomeInput,
@@ -59,7 +60,7 @@ RECORD_OUTCOME_RETRY = RetryPolicy(
 CODE_HASH_LENGTH = 64
 
 
-@workflow.defn(name="VerifyPhoneWorkflow")
+@workflow.defn(name=WORKFLOW_TYPE)
 class VerifyPhoneWorkflow:
     """Send a one-time code to a customer's phone and wait for them to type it in."""
 
