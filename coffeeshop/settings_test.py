@@ -16,6 +16,12 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # Tests choose their own server and queue; these keep a stray `.env` from leaking in.
 DEBUG = False
+# The test client speaks plain HTTP; the HTTPS defaults of DEBUG=false are tested by
+# `check --deploy` in tests/test_checks.py instead.
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
 SMS_BACKEND = "locmem"
 VERIFICATION_DEMO_CODE = ""
 VERIFICATION_CODE_TTL = 120

@@ -1,4 +1,7 @@
-"""The customers REST API: the seed's /v1/customers routes."""
+"""The customers REST API (web process): the seed's /v1/customers routes.
+
+Refusals and outages raised by the services reach the client through
+`coffeeshop.web.api_errors`, which answers them with their status and words."""
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
@@ -12,10 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coffeeshop.api_errors import Conflict, TooManyRequests
-from coffeeshop.api_schema import error_responses
-from coffeeshop.api_serializers import StrictSerializer
+from coffeeshop.web.schema import error_responses
+from coffeeshop.web.serializers import StrictSerializer
 from customers import services
+from customers.errors import CustomerRefusal
 from customers.models import Customer
 from customers.selectors import customer_list_by_ids
 from customers.serializers import (
@@ -23,9 +26,7 @@ from customers.serializers import (
     CustomerInputSerializer,
     CustomerOutputSerializer,
 )
-from customers.throttles import SignupRateThrottle
 from customers.validators import validate_no_control_characters
-from verification.limits import PhoneRateLimited
 
 BATCH_MAX_IDS = 100
 PAGE_SIZE_DEFAULT = 20
@@ -39,7 +40,7 @@ class CustomerEnvelopeSerializer(serializers.Serializer):
 class CustomerCreateApi(APIView):
     """Sign a customer up and start their phone verification."""
 
-    throttle_classes = [SignupRateThrottle]
+    throttle_scope = "signup"
 
     @extend_schema_serializer(component_name="CustomerCreate")
     class InputSerializer(StrictSerializer):
@@ -71,8 +72,8 @@ class CustomerCreateApi(APIView):
                 415,
                 429,
                 503,
-                e409="`request_id_conflict`: the request_id came with another payload; "
-                "`id_taken`: a customer has this id.",
+                e409=f"`{CustomerRefusal.REQUEST_ID_CONFLICT}`: the request_id came with another "
+                f"payload; `{CustomerRefusal.ID_TAKEN}`: a customer has this id.",
                 e429="`throttled`: too many signups from this address; `phone_rate_limited`: "
                 "too many verifications for this number. Wait `Retry-After` seconds.",
             ),
@@ -83,24 +84,14 @@ class CustomerCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         fields = data["customer"]
-        try:
-            customer, created = services.customer_sign_up(
-                first_name=fields["first_name"],
-                last_name=fields["last_name"],
-                email=fields["email"],
-                phone_number=fields["phone_number"],
-                request_id=data.get("request_id"),
-                customer_id=fields.get("id"),
-            )
-        except services.RequestIdConflict as exc:
-            raise Conflict(
-                "This request_id was already used with a different customer.",
-                code="request_id_conflict",
-            ) from exc
-        except services.CustomerIdTaken as exc:
-            raise Conflict("A customer with this id already exists.", code="id_taken") from exc
-        except PhoneRateLimited as exc:
-            raise TooManyRequests(exc.retry_after, str(exc), "phone_rate_limited") from exc
+        customer, created = services.customer_sign_up(
+            first_name=fields["first_name"],
+            last_name=fields["last_name"],
+            email=fields["email"],
+            phone_number=fields["phone_number"],
+            request_id=data.get("request_id"),
+            customer_id=fields.get("id"),
+        )
         return Response(
             {"customer": CustomerOutputSerializer(customer).data},
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,

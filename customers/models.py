@@ -2,7 +2,7 @@ import uuid
 
 from django.db import models
 
-from customers.phones import phone_mask
+from coffeeshop.phones import phone_mask
 from customers.validators import validate_no_control_characters
 
 

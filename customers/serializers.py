@@ -3,9 +3,9 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from coffeeshop.api_serializers import StrictSerializer
+from coffeeshop.phones import InvalidPhoneNumber, phone_normalize
+from coffeeshop.web.serializers import StrictSerializer
 from customers.models import Customer
-from customers.phones import InvalidPhoneNumber, phone_normalize
 from customers.validators import validate_no_control_characters
 
 NAME_MAX_LENGTH = Customer._meta.get_field("first_name").max_length

@@ -1,22 +1,15 @@
-"""Customer writes. Signing up creates the customer and starts their verification."""
+"""Customer writes (web process). Signing up creates a customer and starts their verification."""
 
 import uuid
 
 from django.db import IntegrityError, transaction
 
-from coffeeshop.temporal import TemporalUnavailable
+from coffeeshop.errors import Unavailable
+from customers.errors import CustomerRefusal, CustomerRefused
 from customers.models import Customer
-from verification.limits import PhoneRateLimited
+from verification.errors import VerificationRefused
 from verification.selectors import verification_get_current
 from verification.services import verification_start
-
-
-class RequestIdConflict(Exception):
-    """The request_id was used before with a different customer."""
-
-
-class CustomerIdTaken(Exception):
-    """A customer with the client-supplied id already exists."""
 
 
 def customer_sign_up(
@@ -32,8 +25,9 @@ def customer_sign_up(
 
     With a request_id the call is idempotent: the same request again returns the same customer
     and finishes anything a failed first try left undone (such as starting the workflow), while a
-    different payload raises RequestIdConflict. Without one, a failure to reach Temporal leaves
-    nothing behind, so the client may simply try again. `phone_number` must be E.164 already.
+    different payload is refused REQUEST_ID_CONFLICT (and a client-chosen id in use, ID_TAKEN).
+    Without one, a failure to start the verification leaves nothing behind, so the client may
+    simply try again. `phone_number` must be E.164 already.
     """
     fields = {
         "first_name": first_name,
@@ -53,11 +47,11 @@ def customer_sign_up(
     except IntegrityError:
         existing = Customer.objects.filter(request_id=request_id).first() if request_id else None
         if existing is None:
-            raise CustomerIdTaken(str(customer_id)) from None
+            raise CustomerRefused(CustomerRefusal.ID_TAKEN) from None
         return _customer_replay(existing, fields, customer_id), False
     try:
         verification_start(customer=customer)
-    except (TemporalUnavailable, PhoneRateLimited):
+    except (Unavailable, VerificationRefused):
         if not request_id:
             customer.delete()
         raise
@@ -67,7 +61,7 @@ def customer_sign_up(
 def _customer_replay(customer: Customer, fields: dict, customer_id: uuid.UUID | None) -> Customer:
     same = all(getattr(customer, name) == value for name, value in fields.items())
     if not same or (customer_id is not None and customer_id != customer.id):
-        raise RequestIdConflict(customer.request_id)
+        raise CustomerRefused(CustomerRefusal.REQUEST_ID_CONFLICT)
     if verification_get_current(customer=customer) is None:
         verification_start(customer=customer)
     return customer

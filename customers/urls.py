@@ -1,11 +1,14 @@
+"""Customers' routes: the signup page, and the API under /v1/."""
+
 from django.urls import path
 
-from customers import api
+from customers import api, views
 
 app_name = "customers"
 
 urlpatterns = [
-    path("customers", api.CustomerCreateApi.as_view(), name="api-create"),
-    path("customers:batchGet", api.CustomerBatchGetApi.as_view(), name="api-batch-get"),
-    path("customers/<uuid:customer_id>", api.CustomerDetailApi.as_view(), name="api-detail"),
+    path("", views.customer_signup, name="signup"),
+    path("v1/customers", api.CustomerCreateApi.as_view(), name="api-create"),
+    path("v1/customers:batchGet", api.CustomerBatchGetApi.as_view(), name="api-batch-get"),
+    path("v1/customers/<uuid:customer_id>", api.CustomerDetailApi.as_view(), name="api-detail"),
 ]

@@ -1,4 +1,4 @@
-"""The signup page: the same service as the API, behind a form.
+"""The signup page (web process): the same service as the API, behind a form.
 
 The form's request_id stays the same for one browser (a cookie remembers it), so sending the
 same details twice — a double click, or the back button whether the browser keeps the page or
@@ -13,14 +13,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from coffeeshop.temporal import TemporalUnavailable
+from coffeeshop.errors import Unavailable
 from customers import services
+from customers.errors import CustomerRefused
 from customers.forms import SignupForm
-from verification.limits import PhoneRateLimited
-from verification.views import wait_text
+from verification.errors import VerificationRefused
 
 TEMPLATE = "customers/signup.html"
-RETRY_AFTER_SECONDS = 30
 REQUEST_ID_COOKIE = "signup_request_id"
 REQUEST_ID_COOKIE_SALT = "coffeeshop.customers.signup"
 REQUEST_ID_COOKIE_AGE = 24 * 60 * 60
@@ -42,20 +41,21 @@ def customer_signup(request: HttpRequest) -> HttpResponse:
     try:
         try:
             customer = _sign_up(data, request_id)
-        except services.RequestIdConflict:
+        except CustomerRefused:  # the remembered request_id signed someone else up
             request_id = str(uuid.uuid4())
             customer = _sign_up(data, request_id)
-    except PhoneRateLimited as exc:
-        form.add_error("phone_number", f"{exc} Try again in {wait_text(exc.retry_after)}.")
-        response = render(request, TEMPLATE, {"form": form}, status=429)
-        response["Retry-After"] = str(exc.retry_after)
+    except VerificationRefused as exc:  # too many verifications for this phone number
+        form.add_error("phone_number", str(exc))
+        response = render(request, TEMPLATE, {"form": form}, status=exc.status)
+        if exc.retry_after is not None:
+            response["Retry-After"] = str(exc.retry_after)
         return _remember_request_id(response, request_id)
-    except TemporalUnavailable:
+    except Unavailable as exc:
         # The same request_id on retry: the customer is created once and verification starts.
         response = render(request, TEMPLATE, {"form": form, "unavailable": True}, status=503)
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        response["Retry-After"] = str(exc.retry_after)
         return _remember_request_id(response, request_id)
-    response = redirect("pages:verify", customer_id=customer.id)
+    response = redirect("verification:verify", customer_id=customer.id)
     return _remember_request_id(response, request_id)
 
 

@@ -60,6 +60,7 @@ def main() -> int:
             "DJANGO_SETTINGS_MODULE": "coffeeshop.settings",
             "DEBUG": "false",
             "SECRET_KEY": "bench-only",
+            "SECURE_SSL_REDIRECT": "false",  # the test client speaks plain HTTP
             "ALLOWED_HOSTS": "testserver",
             "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
             "TEMPORAL_ADDRESS": server.address,
@@ -91,7 +92,7 @@ def main() -> int:
 def _run() -> int:
     from django.test import Client
 
-    from coffeeshop.temporal import gateway
+    from coffeeshop.temporal.client import gateway
     from customers.services import customer_sign_up
 
     client = Client()
@@ -241,7 +242,7 @@ class _BackgroundWorker:
         self._loop.call_soon_threadsafe(self._loop.stop)
 
     async def _start(self) -> None:
-        from coffeeshop.temporal import temporal_connect
+        from coffeeshop.temporal.client import temporal_connect
         from verification.worker import ACTIVITY_THREADS, worker_build
 
         client = await temporal_connect()

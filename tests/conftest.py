@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from coffeeshop.temporal import gateway, temporal_connect
+from coffeeshop.temporal.client import gateway, temporal_connect
 from tests.temporal_server import TemporalDevServer
 from verification import sms
 from verification.worker import ACTIVITY_THREADS, worker_build
@@ -161,6 +161,44 @@ def latest_code(outbox: list[sms.SmsMessage], phone_number: str, *, count: int =
     """Wait until at least `count` codes were texted to the number; return the newest."""
     codes = wait_for(lambda: (c := sent_codes(outbox, phone_number)) and len(c) >= count and c)
     return codes[-1]
+
+
+def wait_until_past(moment) -> None:
+    """Wait until the clock passes `moment`, a deadline the workflow reported (a code's expiry,
+    the end of a cooldown): the wait follows the workflow's own answer, not a guess."""
+    from django.utils import timezone
+
+    assert moment is not None, "the workflow reported no such deadline"
+    remaining = (moment - timezone.now()).total_seconds()
+    assert remaining < 30, f"{moment} is too far away for a test to wait for"
+    if remaining > 0:
+        time.sleep(remaining + 0.05)
+
+
+def live_status(customer):
+    """The customer's verification as the workflow reports it now."""
+    from verification.selectors import verification_get_view
+
+    view = verification_get_view(customer=customer)
+    assert view is not None and view.live, "the verification is not running"
+    return view
+
+
+def wrong_code(code: str) -> str:
+    """A well-formed code of the same length that is not `code`."""
+    digit = "1" if code[0] == "0" else "0"
+    return digit * len(code)
+
+
+def final_status(customer) -> str:
+    """Wait until the customer's latest run is recorded as ended; return its status."""
+    from verification.models import Verification
+
+    def ended() -> str | None:
+        run = Verification.objects.filter(customer=customer).order_by("-started_at").first()
+        return run.status if run is not None and run.status != "pending" else None
+
+    return wait_for(ended)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
-from customers.phones import phone_mask
+from coffeeshop.phones import phone_mask
 from tests.conftest import latest_code, wait_for
 from verification.sms import ConsoleSmsBackend, LocmemSmsBackend, SmsMessage
 

@@ -1,5 +1,6 @@
-"""Activities: thin, synchronous wrappers that call services. They run in the worker's thread
-pool, carry ids rather than model instances, and are safe to retry."""
+"""The activities (worker process): thin, synchronous wrappers around `worker_services` and
+`records`. They run in the worker's thread pool, carry ids rather than model instances, and are
+safe to retry."""
 
 import functools
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from django.db import close_old_connections
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from verification import services
+from verification import records, worker_services
 from verification.contracts import (
     CUSTOMER_NOT_FOUND_ERROR,
     RECORD_OUTCOME_ACTIVITY,
@@ -41,12 +42,12 @@ def _fresh_connections(fn: Callable[P, R]) -> Callable[P, R]:
 @_fresh_connections
 def send_verification_code(input: SendCodeInput) -> SendCodeResult:
     try:
-        return services.verification_send_code(
+        return worker_services.verification_send_code(
             customer_id=input.customer_id,
             workflow_id=input.workflow_id,
             ttl_seconds=input.ttl_seconds,
         )
-    except services.CustomerNotFound as exc:
+    except worker_services.CustomerNotFound as exc:
         raise ApplicationError(
             "The customer no longer exists.", type=CUSTOMER_NOT_FOUND_ERROR, non_retryable=True
         ) from exc
@@ -55,7 +56,7 @@ def send_verification_code(input: SendCodeInput) -> SendCodeResult:
 @activity.defn(name=RECORD_OUTCOME_ACTIVITY)
 @_fresh_connections
 def record_verification_outcome(input: RecordOutcomeInput) -> None:
-    services.verification_record_outcome(
+    records.verification_record_outcome(
         customer_id=input.customer_id,
         workflow_id=input.workflow_id,
         run_id=input.run_id,

@@ -1,12 +1,39 @@
-"""Admin for verification runs: a read-only record, each run linked to its Temporal history."""
+"""Verification in the admin (web process): the runs, and verification's part of the customer page.
 
+`VerificationAdmin` lists every run, read-only, each linked to its Temporal history. The customer
+page belongs to the customers app; this module extends its `CustomerAdmin` the way Django's docs
+extend the User admin (unregister, subclass, register) with the latest run's status column and
+filter, the live status from the workflow, the runs inline, and the actions. The actions call the
+same services as the pages and the API and report per customer, in the words of
+`verification.errors`; nothing here raises at the user.
+"""
+
+import logging
+from collections.abc import Callable
 from urllib.parse import quote
 
 from django.conf import settings
-from django.contrib import admin
-from django.utils.html import format_html
+from django.contrib import admin, messages
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import HttpRequest
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import ngettext
 
+from coffeeshop.errors import Unavailable
+from customers.admin import CustomerAdmin
+from customers.models import Customer
+from verification import services
+from verification.errors import VerificationRefused
 from verification.models import Verification
+from verification.selectors import verification_get_view
+
+logger = logging.getLogger(__name__)
+
+STATUS_LABELS = dict(Verification.Status.choices)
+NO_VERIFICATION = "none"
+
+Outcome = tuple[int, str]
 
 
 def verification_temporal_url(verification: Verification) -> str:
@@ -22,28 +49,6 @@ def verification_temporal_link(verification: Verification) -> str:
         '<a href="{}" target="_blank" rel="noopener noreferrer">Open in Temporal UI</a>',
         verification_temporal_url(verification),
     )
-
-
-class VerificationInline(admin.TabularInline):
-    """A customer's runs, newest first, on the customer's page."""
-
-    model = Verification
-    fields = ("status", "started_at", "finished_at", "run_id", "temporal")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    verbose_name = "verification run"
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    @admin.display(description="Temporal")
-    def temporal(self, verification: Verification) -> str:
-        return verification_temporal_link(verification)
 
 
 @admin.register(Verification)
@@ -85,3 +90,186 @@ class VerificationAdmin(admin.ModelAdmin):
     @admin.display(description="Temporal")
     def temporal(self, verification: Verification) -> str:
         return verification_temporal_link(verification)
+
+
+class VerificationInline(admin.TabularInline):
+    """A customer's runs, newest first, on the customer's page."""
+
+    model = Verification
+    fields = ("status", "started_at", "finished_at", "run_id", "temporal")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    verbose_name = "verification run"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Temporal")
+    def temporal(self, verification: Verification) -> str:
+        return verification_temporal_link(verification)
+
+
+class CurrentVerificationStatusFilter(admin.SimpleListFilter):
+    """Filter by the status of each customer's latest run, as the database records it."""
+
+    title = "verification status"
+    parameter_name = "verification"
+
+    def lookups(self, request, model_admin):
+        return [*Verification.Status.choices, (NO_VERIFICATION, "No verification")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == NO_VERIFICATION:
+            return queryset.filter(current_status__isnull=True)
+        if value:
+            return queryset.filter(current_status=value)
+        return queryset
+
+
+class CustomerVerificationAdmin(CustomerAdmin):
+    """The customers app's admin, with each customer's verification and what can be done to it."""
+
+    list_display = (*CustomerAdmin.list_display[:-1], "verification_status", "created_at")
+    list_filter = (*CustomerAdmin.list_filter, CurrentVerificationStatusFilter)
+    readonly_fields = (*CustomerAdmin.readonly_fields, "live_verification")
+    fieldsets = tuple(
+        (title, {"fields": (*options["fields"], "live_verification")})
+        if title == "Verification"
+        else (title, options)
+        for title, options in CustomerAdmin.fieldsets
+    )
+    inlines = (VerificationInline,)
+    actions = ("resend_code", "cancel_verification", "start_new_verification")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
+        latest = Verification.objects.filter(customer=OuterRef("pk")).order_by("-started_at", "-id")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(current_status=Subquery(latest.values("status")[:1]))
+        )
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # A customer's runs go with them, although runs cannot be deleted on their own.
+        perms_needed.discard(Verification._meta.verbose_name)
+        return deleted, counts, perms_needed, protected
+
+    @admin.display(description="Verification", ordering="current_status")
+    def verification_status(self, customer: Customer) -> str:
+        status = getattr(customer, "current_status", None)
+        return STATUS_LABELS.get(status, "—") if status else "—"
+
+    @admin.display(description="Live status")
+    def live_verification(self, customer: Customer) -> str:
+        try:
+            view = verification_get_view(customer=customer)
+        except Unavailable:
+            recorded = STATUS_LABELS.get(getattr(customer, "current_status", None) or "", "none")
+            return format_html(
+                "<strong>Temporal is not answering, so the live status cannot be shown.</strong> "
+                "The last status recorded in the database is: {}.",
+                recorded,
+            )
+        if view is None:
+            return "No verification has started."
+        source = "live from the workflow" if view.live else "recorded when the run ended"
+        rows = [("Status", f"{STATUS_LABELS[view.state.value]} ({source})")]
+        if view.live:
+            rows += [
+                ("Attempts left", view.attempts_remaining),
+                ("Codes left to send", view.sends_remaining),
+                ("Code expires", _when(view.code_expires_at)),
+                ("New code allowed from", _when(view.resend_available_at)),
+                ("Verification window ends", _when(view.window_ends_at)),
+            ]
+        rows.append(("Run", verification_temporal_link(view.verification)))
+        return format_html(
+            '<table class="live-verification">{}</table>',
+            format_html_join("", "<tr><th scope='row'>{}</th><td>{}</td></tr>", rows),
+        )
+
+    @admin.action(description="Send a new code to the selected customers")
+    def resend_code(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        self._act_on_each(request, queryset, "send a new code", _resend_code)
+
+    @admin.action(description="Cancel the selected customers' verification")
+    def cancel_verification(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        reason = f"Cancelled in the admin by {request.user.get_username()}."
+        self._act_on_each(
+            request,
+            queryset,
+            "cancel the verification",
+            lambda customer: _cancel_verification(customer, reason),
+        )
+
+    @admin.action(description="Start a new verification for the selected customers")
+    def start_new_verification(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        self._act_on_each(request, queryset, "start a new verification", _start_new_verification)
+
+    def _act_on_each(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Customer],
+        what: str,
+        act: Callable[[Customer], Outcome],
+    ) -> None:
+        customers = list(queryset)
+        for index, customer in enumerate(customers):
+            try:
+                level, text = act(customer)
+            except VerificationRefused as exc:
+                level, text = messages.WARNING, str(exc)
+            except Unavailable:
+                # Each further call would wait out the same timeout; stop and say who was left.
+                left = ", ".join(c.full_name for c in customers[index:])
+                self.message_user(
+                    request,
+                    f"Temporal is not answering, so nothing was done for: {left}. "
+                    "Try again in a minute.",
+                    messages.ERROR,
+                )
+                return
+            except Exception:
+                logger.exception("Admin action %r failed for customer %s", what, customer.pk)
+                level, text = messages.ERROR, f"could not {what}: an unexpected error was logged."
+            self.message_user(request, f"{customer.full_name}: {text}", level)
+
+
+admin.site.unregister(Customer)
+admin.site.register(Customer, CustomerVerificationAdmin)
+
+
+def _resend_code(customer: Customer) -> Outcome:
+    sent = services.verification_resend_code(customer=customer)
+    more = ngettext("%(n)d more code", "%(n)d more codes", sent.sends_remaining) % {
+        "n": sent.sends_remaining
+    }
+    return messages.SUCCESS, f"a new code was sent ({more} can be sent)."
+
+
+def _cancel_verification(customer: Customer, reason: str) -> Outcome:
+    result = services.verification_cancel(customer=customer, reason=reason)
+    if result.cancelled:
+        return messages.SUCCESS, "verification cancelled."
+    state = STATUS_LABELS.get(result.state.value, result.state.value).lower()
+    return messages.INFO, f"nothing to cancel: the verification is already {state}."
+
+
+def _start_new_verification(customer: Customer) -> Outcome:
+    _, started = services.verification_start_again(customer=customer)
+    if not started:
+        return messages.INFO, "a verification is already in progress."
+    return messages.SUCCESS, "a new verification started and a code is on its way."
+
+
+def _when(moment) -> str:
+    if moment is None:
+        return "—"
+    return formats.date_format(timezone.localtime(moment), "j M Y, H:i:s T")

@@ -1,4 +1,7 @@
-"""The verification REST API: submit a code, ask for a new one, read the live status."""
+"""The verification REST API (web process): submit a code, ask for a new one, read the status.
+
+Refusals and outages raised by the services reach the client through
+`coffeeshop.web.api_errors`, which answers them with their status and words."""
 
 from django.core.validators import RegexValidator
 from django.shortcuts import get_object_or_404
@@ -13,16 +16,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from coffeeshop.api_errors import Conflict, TooManyRequests
-from coffeeshop.api_schema import error_responses
-from coffeeshop.api_serializers import StrictSerializer
+from coffeeshop.web.schema import error_responses
+from coffeeshop.web.serializers import StrictSerializer
 from customers.models import Customer
 from verification import services
 from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH
-from verification.contracts import VerificationResult, VerificationState
-from verification.limits import PhoneRateLimited
+from verification.contracts import Refusal, VerificationResult, VerificationState
 from verification.selectors import verification_get_view
-from verification.throttles import ResendRateThrottle, VerifyRateThrottle
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 100
 IDEMPOTENCY_KEY_PATTERN = rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}$"
@@ -53,7 +53,7 @@ class CustomerVerifyApi(APIView):
     first answer and never counted twice.
     """
 
-    throttle_classes = [VerifyRateThrottle]
+    throttle_scope = "verify"
 
     @extend_schema_serializer(component_name="VerifyCode")
     class InputSerializer(StrictSerializer):
@@ -96,7 +96,8 @@ class CustomerVerifyApi(APIView):
                 429,
                 503,
                 e404="No such customer.",
-                e409="`no_verification`, or `verification_cancelled`.",
+                e409=f"`{Refusal.NO_VERIFICATION}`, or `{Refusal.VERIFICATION_ENDED}` for a "
+                "cancelled run.",
             ),
         },
     )
@@ -105,16 +106,11 @@ class CustomerVerifyApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key = _idempotency_key(request)
-        try:
-            answer = services.verification_submit_code(
-                customer=customer,
-                code=serializer.validated_data["verification_code"],
-                idempotency_key=key,
-            )
-        except services.NoVerification as exc:
-            raise Conflict(str(exc), code="no_verification") from exc
-        except services.VerificationEnded as exc:
-            raise Conflict(str(exc), code="verification_cancelled") from exc
+        answer = services.verification_submit_code(
+            customer=customer,
+            code=serializer.validated_data["verification_code"],
+            idempotency_key=key,
+        )
         return Response(
             {
                 "customer_id": str(customer.id),
@@ -127,7 +123,7 @@ class CustomerVerifyApi(APIView):
 class CustomerResendCodeApi(APIView):
     """Send a new code. Refused with 429 during the cooldown, 409 past the send limit."""
 
-    throttle_classes = [ResendRateThrottle]
+    throttle_scope = "resend"
 
     @extend_schema_serializer(component_name="ResendCodeResult")
     class OutputSerializer(serializers.Serializer):
@@ -150,24 +146,16 @@ class CustomerResendCodeApi(APIView):
                 429,
                 503,
                 e404="No such customer.",
-                e409="`no_verification`, `resend_limit_reached` or `resend_ended`.",
-                e429="`resend_cooldown`, `throttled` or `phone_rate_limited`. Wait "
-                "`Retry-After` seconds.",
+                e409=f"`{Refusal.NO_VERIFICATION}`, `{Refusal.RESEND_LIMIT_REACHED}` or "
+                f"`{Refusal.VERIFICATION_ENDED}`.",
+                e429=f"`{Refusal.RESEND_COOLDOWN}`, `throttled` or "
+                f"`{Refusal.PHONE_RATE_LIMITED}`. Wait `Retry-After` seconds.",
             ),
         },
     )
     def post(self, request: Request, customer_id) -> Response:
         customer = get_object_or_404(Customer, pk=customer_id)
-        try:
-            sent = services.verification_resend_code(customer=customer)
-        except services.NoVerification as exc:
-            raise Conflict(str(exc), code="no_verification") from exc
-        except PhoneRateLimited as exc:
-            raise TooManyRequests(exc.retry_after, str(exc), "phone_rate_limited") from exc
-        except services.ResendRefused as exc:
-            if exc.reason == "cooldown":
-                raise TooManyRequests(exc.retry_after or 1, str(exc), "resend_cooldown") from exc
-            raise Conflict(str(exc), code=f"resend_{exc.reason}") from exc
+        sent = services.verification_resend_code(customer=customer)
         return Response(
             {
                 "customer_id": str(customer.id),

@@ -1,8 +1,8 @@
-"""The verification workflow's contract: its names, inputs and outputs.
+"""The verification workflow's contract: its names, inputs, outputs and refusal reasons.
 
-Shared by the workflow (which must not import Django), the activities and the web tier. Every
-workflow, update and activity takes one dataclass, so fields can be added without breaking
-histories that are already recorded.
+Shared by all three roles: the workflow (which must not import Django), the worker's activities,
+and the web tier. Every workflow, update and activity takes one dataclass, so fields can be added
+without breaking histories that are already recorded.
 """
 
 from dataclasses import dataclass
@@ -18,12 +18,9 @@ STATUS_QUERY = "status"
 SEND_CODE_ACTIVITY = "send_verification_code"
 RECORD_OUTCOME_ACTIVITY = "record_verification_outcome"
 
-# ApplicationError types the workflow and activities raise, and the web tier tells apart.
+# ApplicationError types that never reach a person: the workflow handles them itself.
 CUSTOMER_NOT_FOUND_ERROR = "CustomerNotFound"
 INVALID_ARGUMENT_ERROR = "InvalidArgument"
-VERIFICATION_ENDED_ERROR = "VerificationEnded"
-RESEND_COOLDOWN_ERROR = "ResendCooldown"
-RESEND_LIMIT_ERROR = "ResendLimitReached"
 
 
 def workflow_id_for(customer_id: str) -> str:
@@ -46,11 +43,21 @@ class VerificationResult(StrEnum):
     MAX_ATTEMPTS_REACHED = "VERIFICATION_RESULT_MAX_ATTEMPTS_REACHED"
 
 
-class ResendOutcome(StrEnum):
-    SENT = "sent"
-    COOLDOWN = "cooldown"
-    LIMIT_REACHED = "limit_reached"
-    ENDED = "ended"
+class Refusal(StrEnum):
+    """Why a request about a verification is refused.
+
+    The workflow raises an ApplicationError of this type from an update's validator; the web tier
+    raises `verification.errors.VerificationRefused` with it, and the API answers it as
+    `error.code`. `verification.errors` maps each to an HTTP status and the message people read.
+    """
+
+    NO_VERIFICATION = "no_verification"
+    VERIFICATION_ENDED = "verification_ended"
+    RESEND_COOLDOWN = "resend_cooldown"
+    RESEND_LIMIT_REACHED = "resend_limit_reached"
+    PHONE_RATE_LIMITED = "phone_rate_limited"
+    RUN_LIMIT_REACHED = "run_limit_reached"
+    ALREADY_VERIFIED = "already_verified"
 
 
 @dataclass
@@ -81,7 +88,6 @@ class ResendCodeInput:
 
 @dataclass
 class ResendCodeResult:
-    outcome: ResendOutcome
     retry_after_seconds: int
     sends_remaining: int
 

@@ -1,9 +1,9 @@
-"""Per-phone-number limits against SMS pumping: verifications started per day, texts per hour.
+"""Per-phone-number limits against SMS pumping (web process): starts per day, texts per hour.
 
 They hold across customers, since a pumping attack signs up again and again with one premium
-number. Both the API and the signup page reach them through the services, which raise
-PhoneRateLimited. Counts live in the Django cache (a sliding window of timestamps) under a keyed
-hash of the number, never the number itself. Checking and counting happen under one lock, so
+number. Every entry point reaches them through the web services, which refuse with
+PHONE_RATE_LIMITED. Counts live in the Django cache (a sliding window of timestamps) under a
+keyed hash of the number, never the number itself. Checking and counting happen under one lock, so
 one process never overshoots; processes sharing a cache may overshoot by the requests they run
 at the same instant.
 """
@@ -17,6 +17,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils.crypto import salted_hmac
 
+from verification.contracts import Refusal
+from verification.errors import PhoneLimit, VerificationRefused
+
 KEY_SALT = "coffeeshop.verification.limits"
 DAY_SECONDS = 24 * 60 * 60
 HOUR_SECONDS = 60 * 60
@@ -24,47 +27,28 @@ HOUR_SECONDS = 60 * 60
 _lock = threading.Lock()
 
 
-class PhoneRateLimited(Exception):
-    """Too many verifications or texts for one phone number; try again in `retry_after` s."""
-
-    def __init__(self, message: str, *, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
 @dataclass(frozen=True)
 class _Window:
-    name: str
+    name: PhoneLimit
     limit: int
     seconds: int
-    message: str
 
 
 def _starts_per_day() -> _Window:
-    return _Window(
-        "starts",
-        settings.PHONE_VERIFICATIONS_PER_DAY,
-        DAY_SECONDS,
-        "Too many verifications were started for this phone number today.",
-    )
+    return _Window(PhoneLimit.STARTS_PER_DAY, settings.PHONE_VERIFICATIONS_PER_DAY, DAY_SECONDS)
 
 
 def _sends_per_hour() -> _Window:
-    return _Window(
-        "sends",
-        settings.PHONE_SENDS_PER_HOUR,
-        HOUR_SECONDS,
-        "Too many codes were sent to this phone number in the last hour.",
-    )
+    return _Window(PhoneLimit.SENDS_PER_HOUR, settings.PHONE_SENDS_PER_HOUR, HOUR_SECONDS)
 
 
 def phone_limits_hit_start(*, phone_number: str) -> None:
-    """Count a new verification and its first text, or raise PhoneRateLimited and count none."""
+    """Count a new verification and its first text, or refuse (and count none)."""
     _hit(phone_number, [_starts_per_day(), _sends_per_hour()])
 
 
 def phone_limits_hit_send(*, phone_number: str) -> None:
-    """Count one more text to the number, or raise PhoneRateLimited."""
+    """Count one more text to the number, or refuse."""
     _hit(phone_number, [_sends_per_hour()])
 
 
@@ -103,7 +87,9 @@ def _hit(phone_number: str, windows: list[_Window]) -> None:
             if len(history) >= window.limit:
                 oldest_to_expire = history[-window.limit]
                 retry_after = max(1, math.ceil(oldest_to_expire + window.seconds - now))
-                raise PhoneRateLimited(window.message, retry_after=retry_after)
+                raise VerificationRefused(
+                    Refusal.PHONE_RATE_LIMITED, retry_after=retry_after, phone_limit=window.name
+                )
             histories[key] = (history, window)
         for key, (history, window) in histories.items():
             cache.set(key, [*history, now], window.seconds)
@@ -111,4 +97,4 @@ def _hit(phone_number: str, windows: list[_Window]) -> None:
 
 def _key(window: _Window, phone_number: str) -> str:
     digest = salted_hmac(KEY_SALT, phone_number, algorithm="sha256").hexdigest()[:32]
-    return f"phone-limit:{window.name}:{digest}"
+    return f"phone-limit:{window.name.value}:{digest}"

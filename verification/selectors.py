@@ -1,4 +1,5 @@
-"""Verification reads: the current run from the database, the live status from the workflow."""
+"""Verification reads (web process): the current run from the database, the live status from
+the workflow's query."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -6,7 +7,7 @@ from datetime import datetime
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from coffeeshop.temporal import TemporalUnavailable, gateway
+from coffeeshop.temporal.client import TemporalUnavailable, gateway
 from customers.models import Customer
 from verification.contracts import STATUS_QUERY, VerificationState, VerificationStatus
 from verification.models import Verification

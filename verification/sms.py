@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from customers.phones import phone_mask
+from coffeeshop.phones import phone_mask
 
 DIGIT = re.compile(r"[0-9]")
 

@@ -44,7 +44,3 @@ def customer_on(page: Page) -> Customer:
 def enter_code(page: Page, code: str) -> None:
     page.get_by_label("Verification code").fill(code)
     page.get_by_role("button", name="Verify").click()
-
-
-def wrong(code: str) -> str:
-    return "000000" if code != "000000" else "111111"

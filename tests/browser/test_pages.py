@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from customers.models import Customer
-from tests.browser.steps import VERIFY_URL, enter_code, sign_up, unique_phone, wrong
-from tests.conftest import latest_code, sent_codes, wait_for
+from tests.browser.steps import VERIFY_URL, enter_code, sign_up, unique_phone
+from tests.conftest import latest_code, sent_codes, wait_for, wrong_code
 from verification.models import Verification
 
 pytestmark = pytest.mark.browser
@@ -29,7 +29,7 @@ def test_signup_then_a_wrong_code_then_the_right_code_reaches_the_success_page(p
     expect(page.locator("#code-expiry time")).to_have_text(re.compile(r"^(1:5\d|2:00)$"))
     code = latest_code(sms_outbox, e164)
 
-    enter_code(page, wrong(code))
+    enter_code(page, wrong_code(code))
 
     result = page.get_by_role("alert")
     expect(result).to_have_text("That code is not right. You have 2 attempts left.")
@@ -53,9 +53,9 @@ def test_three_wrong_codes_show_the_failure_page_and_start_again_sends_a_new_cod
     code = latest_code(sms_outbox, customer.phone_number)
 
     for left in ("2 attempts", "1 attempt"):
-        enter_code(page, wrong(code))
+        enter_code(page, wrong_code(code))
         expect(page.get_by_role("alert")).to_contain_text(f"You have {left} left.")
-    enter_code(page, wrong(code))
+    enter_code(page, wrong_code(code))
 
     expect(page).to_have_url(url_of("not-verified", customer))
     expect(page.get_by_role("heading", level=1)).to_have_text("Too many wrong codes")
@@ -68,11 +68,11 @@ def test_three_wrong_codes_show_the_failure_page_and_start_again_sends_a_new_cod
     assert Verification.objects.filter(customer=customer).count() == 2
 
     for _ in range(3):
-        enter_code(page, wrong(new_code))
+        enter_code(page, wrong_code(new_code))
     page.get_by_role("button", name="Start again").click()
 
     expect(page.get_by_role("alert")).to_contain_text(
-        "You have started 2 verifications in the last 24 hours, which is the most we allow."
+        "2 verifications were started in the last 24 hours, which is the most we allow."
     )
     expect(page.get_by_role("button", name="Start again")).to_have_count(0)
 
@@ -177,7 +177,7 @@ def test_signup_errors_are_tied_to_their_fields_without_javascript(page_without_
     expect(page).to_have_url(VERIFY_URL)
 
     expect(page.get_by_role("button", name="Send a new code")).to_be_disabled()
-    enter_code(page, wrong(latest_code(sms_outbox, e164)))
+    enter_code(page, wrong_code(latest_code(sms_outbox, e164)))
     expect(page.get_by_role("alert")).to_have_text(
         "That code is not right. You have 2 attempts left."
     )

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import enter_code, sign_up, unique_phone, wrong
-from tests.conftest import latest_code, wait_for
+from tests.browser.steps import enter_code, sign_up, unique_phone
+from tests.conftest import latest_code, wait_for, wrong_code
 from verification.models import Verification
 
 pytestmark = [
@@ -47,7 +47,7 @@ def test_screenshots(settings, page, new_page, sms_outbox, admin_user):
     page.reload()
     shoot(page, "code-entry")
     settings.DEBUG, settings.SMS_BACKEND = False, "locmem"
-    enter_code(page, wrong(code))
+    enter_code(page, wrong_code(code))
     expect(page.get_by_role("alert")).to_be_visible()
     shoot(page, "code-entry-wrong-code")
 
@@ -68,7 +68,7 @@ def test_screenshots(settings, page, new_page, sms_outbox, admin_user):
     )
     other_code = latest_code(sms_outbox, other.phone_number)
     for _ in range(3):
-        enter_code(page, wrong(other_code))
+        enter_code(page, wrong_code(other_code))
     expect(page.get_by_role("heading", name="Too many wrong codes")).to_be_visible()
     shoot(page, "failure")
 
@@ -79,7 +79,7 @@ def test_screenshots(settings, page, new_page, sms_outbox, admin_user):
         last_name="Turing",
         email="alan@example.com",
     )
-    enter_code(page, wrong(latest_code(sms_outbox, pending.phone_number)))
+    enter_code(page, wrong_code(latest_code(sms_outbox, pending.phone_number)))
     wait_for(lambda: Verification.objects.filter(status="failed").exists())
 
     admin = new_page(viewport=ADMIN)

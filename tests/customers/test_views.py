@@ -114,7 +114,7 @@ def test_valid_signup_creates_the_customer_starts_verification_and_redirects(cli
 
     customer = Customer.objects.get()
     assert response.status_code == 302
-    assert response["Location"] == reverse("pages:verify", args=[customer.id])
+    assert response["Location"] == reverse("verification:verify", args=[customer.id])
     assert customer.phone_number == "+447700900123"
     assert Verification.objects.filter(customer=customer).count() == 1
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from temporalio.client import Client
 
-from coffeeshop.temporal import temporal_connect
+from coffeeshop.temporal.client import temporal_connect
 from verification.worker import ACTIVITY_THREADS, worker_build
 
 logger = logging.getLogger(__name__)

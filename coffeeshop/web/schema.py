@@ -5,7 +5,7 @@ from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiResponse
 
-from coffeeshop.api_errors import ErrorSerializer
+from coffeeshop.web.api_errors import ErrorSerializer
 
 ERROR_DESCRIPTIONS = {
     400: "Invalid input; `error.fields` names each bad field.",
@@ -49,7 +49,7 @@ def add_retry_after_headers(result: dict, generator, request, public) -> dict:
 
 
 class StrictSerializerExtension(OpenApiSerializerExtension):
-    target_class = "coffeeshop.api_serializers.StrictSerializer"
+    target_class = "coffeeshop.web.serializers.StrictSerializer"
     match_subclasses = True
 
     def map_serializer(self, auto_schema, direction):
@@ -59,7 +59,7 @@ class StrictSerializerExtension(OpenApiSerializerExtension):
 
 
 class StaffSessionScheme(OpenApiAuthenticationExtension):
-    target_class = "coffeeshop.codec_api.StaffSessionAuthentication"
+    target_class = "coffeeshop.temporal.codec_api.StaffSessionAuthentication"
     name = "cookieAuth"
 
     def get_security_definition(self, auto_schema):

@@ -45,6 +45,13 @@ def test_unrouted_paths_under_v1_answer_404_in_json(client, path):
     assert_error(client.get(path), 404, "not_found")
 
 
+@pytest.mark.parametrize("path", ["/v1/customers/not-a-uuid", "/v1/nothing-here"])
+def test_unrouted_paths_under_v1_answer_json_with_debug_on_too(client, settings, path):
+    settings.DEBUG = True
+
+    assert_error(client.get(path), 404, "not_found")
+
+
 def test_unrouted_paths_elsewhere_keep_django_404_page(client):
     response = client.get("/no-such-page")
 

@@ -15,7 +15,8 @@ from temporalio.api.failure.v1 import Failure
 from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 
-from coffeeshop.codec import (
+from coffeeshop.temporal.client import temporal_data_converter
+from coffeeshop.temporal.codec import (
     ENCODING,
     KEY_ID_METADATA,
     EncryptionCodec,
@@ -24,7 +25,6 @@ from coffeeshop.codec import (
     encryption_key_id,
     encryption_key_parse,
 )
-from coffeeshop.temporal import temporal_data_converter
 from tests.conftest import latest_code
 from tests.temporal_server import temporal_binary
 from verification import services

@@ -1,50 +1,40 @@
 """One JSON error shape for the whole API: {"error": {"code", "message", "fields"?}}.
 
-DRF's errors reach it through `exception_handler`; Django's own 400, 403, 404 and 500 pages are
-replaced by the `handler*` views below for paths under the API prefixes.
+This is the one place errors become API responses. `exception_handler` (DRF's hook) turns the
+project's `Refused` into its status and reason code, `Unavailable` into 503 with Retry-After, and
+DRF's and Django's own exceptions into the same shape. `ApiErrorMiddleware` reshapes whatever
+else answers an error under the API prefixes (Django's 404 for an unrouted path, its 400 for a
+bad Host, its 500) into JSON too, with DEBUG on as well as off.
 """
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views import defaults
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from temporalio.service import RPCError
 
-from coffeeshop.temporal import TemporalUnavailable
+from coffeeshop.errors import Refused, Unavailable
+from coffeeshop.temporal.client import TemporalUnavailable
+from coffeeshop.web.parsers import PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
 API_PATH_PREFIXES = ("/v1/", "/codec/")
 
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "The request conflicts with the current state."
-    default_code = "conflict"
-
-
-class ServiceUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The service is temporarily unavailable. Try again shortly."
-    default_code = "temporal_unavailable"
-
-
-class PayloadTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "payload_too_large"
-
-
-class TooManyRequests(exceptions.Throttled):
-    """429 with a Retry-After header of `wait` seconds."""
-
-    default_code = "too_many_requests"
+# Django's own error responses under the API prefixes, as (code, message) by status.
+DJANGO_ERRORS = {
+    400: ("bad_request", "The request could not be understood."),
+    403: ("permission_denied", "You may not do this."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "This method is not allowed here."),
+    500: ("server_error", "Something went wrong on our side."),
+}
 
 
 class ErrorDetailSerializer(serializers.Serializer):
@@ -71,14 +61,18 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's handler, reshaped into our error body; Temporal outages become 503."""
-    if isinstance(exc, TemporalUnavailable):
-        exc = ServiceUnavailable(str(exc))
-    elif isinstance(exc, RPCError):
+    """DRF's handler, reshaped into our error body; refusals and outages mapped by their type."""
+    if isinstance(exc, Refused):
+        return _refused_response(exc)
+    if isinstance(exc, Unavailable):
+        return _unavailable_response(exc, str(exc))
+    if isinstance(exc, RPCError):
         # Anything else Temporal refuses (an unknown namespace, say) is an outage for our client.
         logger.error("Temporal refused a call: %s (%s)", exc.message, exc.status)
-        exc = ServiceUnavailable("Temporal could not take the request. Try again shortly.")
-    elif isinstance(exc, Http404):
+        return _unavailable_response(
+            TemporalUnavailable(), "Temporal could not take the request. Try again shortly."
+        )
+    if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
@@ -99,39 +93,45 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     return response
 
 
-def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """Django's 400 (say, a disallowed Host header): JSON under the API prefixes."""
-    if _is_api(request):
-        return _json_error(400, "bad_request", "The request could not be understood.")
-    return defaults.bad_request(request, exception)
+def _refused_response(exc: Refused) -> Response:
+    response = Response(error_body(exc.code, str(exc)), status=exc.status)
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(max(1, exc.retry_after))
+    return response
 
 
-def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
-    if _is_api(request):
-        return _json_error(403, "permission_denied", "You may not do this.")
-    return defaults.permission_denied(request, exception)
+def _unavailable_response(exc: Unavailable, message: str) -> Response:
+    response = Response(error_body(exc.code, message), status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
-def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
-    """Django's 404, for URLs that match no route: JSON under the API prefixes."""
-    if _is_api(request):
-        return _json_error(404, "not_found", "Not found.")
-    return defaults.page_not_found(request, exception)
+class ApiErrorMiddleware:
+    """Answer every error under the API prefixes in the JSON shape, whoever produced it.
 
+    DRF's views answer in JSON already. What reaches here as HTML is Django's own answer: a 404
+    for a path no route matches (with DEBUG on, the technical 404 page, which bypasses
+    `handler404`), a 400 for a disallowed Host, a 500 for an unhandled exception. The log keeps
+    the details; the client gets the shape.
+    """
 
-def server_error(request: HttpRequest) -> HttpResponse:
-    """Django's 500. It says nothing about the cause; the log has the traceback."""
-    if _is_api(request):
-        return _json_error(500, "server_error", "Something went wrong on our side.")
-    return defaults.server_error(request)
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
 
-
-def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PATH_PREFIXES)
-
-
-def _json_error(status_code: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse(error_body(code, message), status=status_code)
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code < 400 or not request.path.startswith(API_PATH_PREFIXES):
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response
+        code, message = DJANGO_ERRORS.get(
+            response.status_code, ("error", "The request could not be completed.")
+        )
+        reshaped = JsonResponse(error_body(code, message), status=response.status_code)
+        for header in ("Allow", "Retry-After"):
+            if header in response:
+                reshaped[header] = response[header]
+        return reshaped
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:

@@ -6,7 +6,7 @@ from django.views.decorators.http import require_GET
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 
-from coffeeshop.temporal import TemporalUnavailable, gateway
+from coffeeshop.temporal.client import TemporalUnavailable, gateway
 
 HEALTH_TIMEOUT_SECONDS = 3.0
 

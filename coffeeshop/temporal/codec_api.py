@@ -24,9 +24,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from temporalio.api.common.v1 import Payloads
 
-from coffeeshop.api_errors import ErrorSerializer
-from coffeeshop.api_parsers import BoundedJSONParser
-from coffeeshop.codec import PayloadDecryptionError, encryption_codec_from_settings
+from coffeeshop.temporal.codec import PayloadDecryptionError, encryption_codec_from_settings
+from coffeeshop.web.api_errors import ErrorSerializer
+from coffeeshop.web.parsers import BoundedJSONParser
 
 CODEC_MAX_BODY_BYTES = 8 * 1024 * 1024  # a payload may be 2 MB, and base64 adds a third
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"

@@ -10,7 +10,7 @@ UNKNOWN_FIELD = "Unknown field."
 
 class StrictSerializer(serializers.Serializer):
     # Refuses JSON fields it does not declare, so typos and guesses fail loudly with 400. The
-    # schema says so too (`additionalProperties: false`), through coffeeshop.api_schema. No
+    # schema says so too (`additionalProperties: false`), through coffeeshop.web.schema. No
     # docstring: drf-spectacular would copy it into every subclass's description.
 
     def to_internal_value(self, data):

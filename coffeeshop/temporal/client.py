@@ -1,4 +1,4 @@
-"""The process's Temporal client.
+"""The process's Temporal client. Used by the web process and the worker alike.
 
 The worker connects with `temporal_connect()` inside its own event loop. The web tier, which is
 synchronous, goes through `gateway`: one client per process, living on one background event
@@ -17,7 +17,8 @@ from temporalio.client import Client
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
-from coffeeshop.codec import encryption_codec_from_settings
+from coffeeshop.errors import Unavailable
+from coffeeshop.temporal.codec import encryption_codec_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,10 @@ UNAVAILABLE_STATUSES = {
 }
 
 
-class TemporalUnavailable(Exception):
+class TemporalUnavailable(Unavailable):
     """Temporal, or a worker behind it, did not answer in time."""
+
+    code = "temporal_unavailable"
 
 
 def temporal_data_converter() -> DataConverter:

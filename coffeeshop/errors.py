@@ -1,0 +1,32 @@
+"""The two kinds of expected error every app raises, and nothing else.
+
+`Refused` is a request the rules turn down; `Unavailable` is a dependency that did not answer.
+Apps subclass them; `coffeeshop.web.api_errors` turns both into the API's JSON error, and
+`coffeeshop.web.pages` turns `Unavailable` into the 503 page. No Django imports: the workflow's
+contract may name these too.
+"""
+
+from enum import StrEnum
+
+
+class Refused(Exception):
+    """A request the rules refuse. `reason.value` is the API's `error.code`; str() is for people."""
+
+    def __init__(
+        self, reason: StrEnum, message: str, *, status: int, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.status = status
+        self.retry_after = retry_after
+
+    @property
+    def code(self) -> str:
+        return self.reason.value
+
+
+class Unavailable(Exception):
+    """A dependency did not answer in time. Nothing was lost; the same request may be retried."""
+
+    code = "unavailable"
+    retry_after = 30

@@ -1,0 +1,196 @@
+"""Who may import whom: the rules in the README's architecture section, checked on the source.
+
+Each module is parsed, never imported, so the rules hold for every module whatever the tests load.
+"""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("coffeeshop", "customers", "verification")
+
+# Another app's public surface: what one app may import from the other.
+PUBLIC_SURFACE = {
+    "customers": {
+        "customers.models",
+        "customers.selectors",
+        "customers.services",
+        "customers.errors",
+    },
+    "verification": {
+        "verification.models",
+        "verification.selectors",
+        "verification.services",
+        "verification.errors",
+    },
+}
+# verification extends the customer admin the way Django's docs extend the User admin.
+ADMIN_EXTENSIONS = {("verification.admin", "customers.admin")}
+
+# Modules by the process that runs them. `contracts`, `codes`, `records`, `models` and `checks`
+# serve both and are in neither list.
+WORKER_MODULES = {
+    "verification.workflows",
+    "verification.activities",
+    "verification.worker_services",
+    "verification.worker",
+    "verification.sms",
+    "verification.management.commands.run_temporal_worker",
+}
+WEB_MODULES = {
+    "verification.services",
+    "verification.selectors",
+    "verification.views",
+    "verification.api",
+    "verification.admin",
+    "verification.forms",
+    "verification.urls",
+    "verification.limits",
+    "verification.errors",
+    "customers.services",
+    "customers.views",
+    "customers.api",
+    "customers.admin",
+    "customers.forms",
+    "customers.urls",
+    "customers.serializers",
+}
+
+
+def project_modules() -> dict[str, Path]:
+    modules = {}
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            modules[name.removesuffix(".__init__")] = path
+    return modules
+
+
+MODULES = project_modules()
+
+
+def imports_of(module: str) -> set[str]:
+    """The project modules `module` imports, at module level or inside functions."""
+    tree = ast.parse(MODULES[module].read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        found.update(name for name in names if name in MODULES)
+    return found - {module}
+
+
+def module_level_imports_of(module: str) -> set[str]:
+    tree = ast.parse(MODULES[module].read_text())
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        else:
+            continue
+        found.update(name for name in names if name in MODULES)
+    return found - {module}
+
+
+def app_of(module: str) -> str:
+    return module.split(".")[0]
+
+
+def test_each_app_reaches_the_other_only_through_its_public_surface():
+    breaches = []
+    for module in MODULES:
+        for imported in imports_of(module):
+            app, other = app_of(module), app_of(imported)
+            if app == other or other == "coffeeshop":
+                continue
+            if app == "coffeeshop":
+                breaches.append(f"{module} -> {imported} (coffeeshop is generic)")
+            elif (
+                imported not in PUBLIC_SURFACE[other] and (module, imported) not in ADMIN_EXTENSIONS
+            ):
+                breaches.append(f"{module} -> {imported}")
+    assert breaches == []
+
+
+def test_no_module_level_import_cycle():
+    graph = {module: module_level_imports_of(module) for module in MODULES}
+    cycles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for imported in graph[module]:
+            if imported in path:
+                cycles.append([*path[path.index(imported) :], imported])
+            elif imported not in done:
+                visit(imported, [*path, imported])
+        done.add(module)
+
+    done: set[str] = set()
+    for module in graph:
+        if module not in done:
+            visit(module, [module])
+    assert cycles == []
+
+
+@pytest.mark.parametrize(
+    ("runs_in", "must_not_import"),
+    [(WORKER_MODULES, WEB_MODULES), (WEB_MODULES, WORKER_MODULES)],
+    ids=["worker modules import no web module", "web modules import no worker module"],
+)
+def test_a_module_serves_one_process(runs_in, must_not_import):
+    crossings = [
+        f"{module} -> {imported}"
+        for module in sorted(runs_in)
+        for imported in imports_of(module)
+        if imported in must_not_import
+    ]
+    assert crossings == []
+
+
+def test_the_workflow_imports_no_django_and_only_the_contract():
+    tree = ast.parse(MODULES["verification.workflows"].read_text())
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert not [name for name in imported if name and name.split(".")[0] == "django"]
+    assert {name for name in imported if name and app_of(name) in PACKAGES} == {
+        "verification.contracts"
+    }
+
+
+def test_every_module_is_assigned_a_process_or_shared():
+    shared = {
+        "verification.contracts",
+        "verification.codes",
+        "verification.records",
+        "verification.models",
+        "verification.checks",
+        "verification.apps",
+        "verification.management",
+        "verification.management.commands",
+        "verification",
+        "customers",
+        "customers.models",
+        "customers.errors",
+        "customers.selectors",
+        "customers.validators",
+        "customers.apps",
+    }
+    unassigned = {
+        module
+        for module in MODULES
+        if app_of(module) != "coffeeshop" and module not in WORKER_MODULES | WEB_MODULES | shared
+    }
+    assert unassigned == set(), "add new modules to this file's lists"

@@ -1,0 +1,379 @@
+"""A harness for testing VerifyPhoneWorkflow alone: the real dev server, stub activities, no DB.
+
+Tests drive one run through `WorkflowHarness` methods only. Every Temporal client call lives
+here, so when the way a run is started or answered changes, only this file has to follow.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from uuid import uuid4
+
+import pytest
+from temporalio import activity
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Worker
+
+from tests.temporal_server import TemporalDevServer
+from verification.contracts import (
+    CANCEL_UPDATE,
+    RECORD_OUTCOME_ACTIVITY,
+    RESEND_CODE_UPDATE,
+    SEND_CODE_ACTIVITY,
+    STATUS_QUERY,
+    SUBMIT_CODE_UPDATE,
+    WORKFLOW_TYPE,
+    CancelInput,
+    CancelResult,
+    RecordOutcomeInput,
+    ResendCodeInput,
+    ResendCodeResult,
+    SendCodeInput,
+    SendCodeResult,
+    SubmitCodeInput,
+    SubmitCodeResult,
+    VerificationStatus,
+    VerifyPhoneInput,
+    VerifyPhoneOutcome,
+    workflow_id_for,
+)
+from verification.workflows import VerifyPhoneWorkflow
+
+T = TypeVar("T")
+
+# Bounds on real waiting. Generous, because they only matter when something is broken.
+CALL_TIMEOUT = 10.0
+WAIT_TIMEOUT = 10.0
+POLL_INTERVAL = 0.02
+# Below the workflow's 10 s outcome-activity timeout, so a held activity is never retried.
+OUTCOME_HOLD_LIMIT = 8.0
+ACTIVITY_THREADS = 16
+MAX_STUB_CODES = 9
+
+# Rules that need time to pass override these with seconds; the rest never wait on them.
+DEFAULT_LIMITS = {
+    "code_ttl_seconds": 60,
+    "max_attempts": 3,
+    "resend_cooldown_seconds": 30,
+    "max_sends": 5,
+    "window_seconds": 120,
+}
+
+
+def code_hash(code: str) -> str:
+    """Return what the web tier sends for `code`: its SHA-256 as 64 lowercase hex digits."""
+    return hashlib.sha256(code.encode()).hexdigest()
+
+
+def verify_input(**limits: int) -> VerifyPhoneInput:
+    """Return a workflow input for a fresh customer, with fast test limits and `limits` applied."""
+    return VerifyPhoneInput(customer_id=str(uuid4()), **{**DEFAULT_LIMITS, **limits})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def wait_until(predicate: Callable[[], T], *, timeout: float = WAIT_TIMEOUT) -> T:
+    """Poll until `predicate()` is truthy and return it; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"Timed out after {timeout} s waiting for {predicate}")
+        time.sleep(POLL_INTERVAL)
+
+
+def wait_until_past(moment: datetime, *, timeout: float = WAIT_TIMEOUT) -> None:
+    """Return once the wall clock, which the workflow's clock follows, is past `moment`."""
+    wait_until(lambda: utcnow() > moment, timeout=timeout)
+
+
+async def _bounded(coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+    """Await `coroutine` for at most `timeout` s; then cancel it and raise TimeoutError."""
+    task = asyncio.ensure_future(coroutine)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        task.cancel()
+        # The client answers a cancelled update with its own error; the timeout is the news.
+        with contextlib.suppress(BaseException):
+            await task
+        raise TimeoutError(f"Temporal did not answer within {timeout} s")
+    return task.result()
+
+
+class EventLoopThread:
+    """An asyncio loop on a daemon thread, so synchronous tests can await client calls."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coroutine: Coroutine[Any, Any, T], *, timeout: float = CALL_TIMEOUT) -> T:
+        """Run `coroutine` on the loop and return its result, giving up after `timeout` s."""
+        future = asyncio.run_coroutine_threadsafe(_bounded(coroutine, timeout), self._loop)
+        # A backstop only: _bounded gives up first, and cancels the call on the loop.
+        return future.result(timeout + 5)
+
+    def close(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+
+
+class StubActivities:
+    """Stand-ins for the worker's activities under their real names, recording every call.
+
+    The n-th code sent is the digit n six times ("111111", "222222", ...), so tests know every
+    code in advance. The outcome activity can be held, which keeps an ended run open.
+    """
+
+    def __init__(self) -> None:
+        self.send_calls: list[SendCodeInput] = []
+        self.codes: list[str] = []
+        self.outcomes: list[RecordOutcomeInput] = []
+        self.send_failure: Exception | None = None
+        self._lock = threading.Lock()
+        self._outcome_released = threading.Event()
+        self._outcome_released.set()
+
+    def hold_outcome(self) -> None:
+        self._outcome_released.clear()
+
+    def release_outcome(self) -> None:
+        self._outcome_released.set()
+
+    def activities(self) -> list[Callable[..., Any]]:
+        @activity.defn(name=SEND_CODE_ACTIVITY)
+        def send_code(input: SendCodeInput) -> SendCodeResult:
+            with self._lock:
+                self.send_calls.append(input)
+                if self.send_failure is not None:
+                    raise self.send_failure
+                if len(self.codes) == MAX_STUB_CODES:
+                    raise ApplicationError("The stub has run out of codes.", non_retryable=True)
+                code = str(len(self.codes) + 1) * 6
+                self.codes.append(code)
+            return SendCodeResult(
+                code_hash=code_hash(code),
+                expires_at=utcnow() + timedelta(seconds=input.ttl_seconds),
+            )
+
+        @activity.defn(name=RECORD_OUTCOME_ACTIVITY)
+        def record_outcome(input: RecordOutcomeInput) -> None:
+            with self._lock:
+                self.outcomes.append(input)
+            self._outcome_released.wait(OUTCOME_HOLD_LIMIT)
+
+        return [send_code, record_outcome]
+
+
+class WorkflowHarness:
+    """One VerifyPhoneWorkflow run with a real worker on a task queue of its own, driven in sync."""
+
+    def __init__(self, loop: EventLoopThread, client: Client) -> None:
+        self.task_queue = str(uuid4())
+        self.stubs = StubActivities()
+        self.input: VerifyPhoneInput | None = None
+        self._loop = loop
+        self._client = client
+        self._handle: WorkflowHandle[Any, VerifyPhoneOutcome] | None = None
+        self._executor = ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="stub-activity")
+        self._worker: Worker | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+
+    # Setting up a run
+
+    def fail_sends(self, error: Exception) -> None:
+        """Make every later send of a code raise `error`."""
+        self.stubs.send_failure = error
+
+    def hold_outcome(self) -> None:
+        """Keep an ended run open, its outcome activity waiting, until `release_outcome()`.
+
+        A closed run takes no more updates; holding it open is how a test asks an ended run.
+        """
+        self.stubs.hold_outcome()
+
+    def release_outcome(self) -> None:
+        self.stubs.release_outcome()
+
+    def start(self, input: VerifyPhoneInput | None = None) -> WorkflowHandle:
+        """Start the run for `input` (by default `verify_input()`) and return its handle."""
+        self.input = input or verify_input()
+        self._handle = self._run(
+            self._client.start_workflow(
+                WORKFLOW_TYPE,
+                self.input,
+                id=workflow_id_for(self.input.customer_id),
+                task_queue=self.task_queue,
+                result_type=VerifyPhoneOutcome,
+            )
+        )
+        return self._handle
+
+    # Talking to the run
+
+    def submit(
+        self, code: str, update_id: str | None = None, *, timeout: float = CALL_TIMEOUT
+    ) -> SubmitCodeResult:
+        """Submit a code as the web tier does, by its hash."""
+        return self.submit_hash(code_hash(code), update_id, timeout=timeout)
+
+    def submit_hash(
+        self, hash_: str, update_id: str | None = None, *, timeout: float = CALL_TIMEOUT
+    ) -> SubmitCodeResult:
+        return self._run(
+            self.handle.execute_update(
+                SUBMIT_CODE_UPDATE,
+                SubmitCodeInput(code_hash=hash_),
+                id=update_id,
+                result_type=SubmitCodeResult,
+            ),
+            timeout=timeout,
+        )
+
+    def resend(self) -> ResendCodeResult:
+        return self._run(
+            self.handle.execute_update(
+                RESEND_CODE_UPDATE, ResendCodeInput(), result_type=ResendCodeResult
+            )
+        )
+
+    def cancel(self) -> CancelResult:
+        return self._run(
+            self.handle.execute_update(
+                CANCEL_UPDATE, CancelInput(reason="test"), result_type=CancelResult
+            )
+        )
+
+    def status(self) -> VerificationStatus:
+        return self._run(self.handle.query(STATUS_QUERY, result_type=VerificationStatus))
+
+    def result(self) -> VerifyPhoneOutcome:
+        """Let the run finish (releasing a held outcome) and return what it returned."""
+        self.release_outcome()
+        return self._run(self.handle.result())
+
+    def history(self) -> list[HistoryEvent]:
+        return self._run(self.handle.fetch_history()).events
+
+    @staticmethod
+    def refusal(call: Callable[..., object], *args: object) -> ApplicationError:
+        """Call `call(*args)`, which a validator must refuse; return the validator's error."""
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            call(*args)
+        cause = failed.value.cause
+        assert isinstance(cause, ApplicationError), f"not refused by a validator: {cause!r}"
+        return cause
+
+    # Watching the stubs
+
+    @property
+    def codes(self) -> list[str]:
+        """Every code the stub sent so far, oldest first."""
+        return list(self.stubs.codes)
+
+    @property
+    def send_calls(self) -> list[SendCodeInput]:
+        """Every time the run asked for a code to be sent, failed sends included."""
+        return list(self.stubs.send_calls)
+
+    @property
+    def outcomes(self) -> list[RecordOutcomeInput]:
+        """Every outcome the run asked to record so far."""
+        return list(self.stubs.outcomes)
+
+    def code(self, number: int = 1) -> str:
+        """Wait until `number` codes were sent and return the `number`-th."""
+        return wait_until(lambda: len(self.stubs.codes) >= number and self.stubs.codes)[number - 1]
+
+    def outcome(self) -> RecordOutcomeInput:
+        """Wait until the run asks to record its outcome and return what it asked."""
+        return wait_until(lambda: self.outcomes)[0]
+
+    def wait_for_status(
+        self, predicate: Callable[[VerificationStatus], object]
+    ) -> VerificationStatus:
+        """Poll the status query until `predicate` holds for it; return that status."""
+
+        def satisfied() -> VerificationStatus | None:
+            status = self.status()
+            return status if predicate(status) else None
+
+        return wait_until(satisfied)
+
+    # Plumbing
+
+    @property
+    def workflow_id(self) -> str:
+        return self.handle.id
+
+    @property
+    def handle(self) -> WorkflowHandle[Any, VerifyPhoneOutcome]:
+        assert self._handle is not None, "start() the run first"
+        return self._handle
+
+    def _run(self, coroutine: Coroutine[Any, Any, T], *, timeout: float = CALL_TIMEOUT) -> T:
+        return self._loop.run(coroutine, timeout=timeout)
+
+    def open(self) -> "WorkflowHarness":
+        async def start_worker() -> None:
+            self._worker = Worker(
+                self._client,
+                task_queue=self.task_queue,
+                workflows=[VerifyPhoneWorkflow],
+                activities=self.stubs.activities(),
+                activity_executor=self._executor,
+            )
+            self._worker_task = asyncio.create_task(self._worker.run())
+
+        self._run(start_worker())
+        return self
+
+    def close(self) -> None:
+        self.release_outcome()
+        if self._handle is not None:
+            # A run a test left open would wake up later on a queue nobody polls.
+            with contextlib.suppress(Exception):
+                self._run(self._handle.terminate("test over"))
+
+        async def stop_worker() -> None:
+            assert self._worker is not None and self._worker_task is not None
+            await self._worker.shutdown()
+            await self._worker_task
+
+        if self._worker is not None:
+            self._run(stop_worker())
+        self._executor.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
+def harness_loop() -> Iterator[EventLoopThread]:
+    loop = EventLoopThread()
+    yield loop
+    loop.close()
+
+
+@pytest.fixture(scope="session")
+def harness_client(temporal_server: TemporalDevServer, harness_loop: EventLoopThread) -> Client:
+    """A plain client: the default converter, so payloads in history are readable to tests."""
+    return harness_loop.run(Client.connect(temporal_server.address, namespace="default"))
+
+
+@pytest.fixture
+def harness(harness_loop: EventLoopThread, harness_client: Client) -> Iterator[WorkflowHarness]:
+    """A running worker with stub activities on this test's own task queue; no run started."""
+    opened = WorkflowHarness(harness_loop, harness_client).open()
+    yield opened
+    opened.close()

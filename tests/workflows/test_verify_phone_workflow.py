@@ -1,0 +1,414 @@
+"""Every rule of VerifyPhoneWorkflow, proved on the workflow alone: a real dev server and worker,
+stub activities under the real names, no database.
+
+The stub sends "111111" first, then "222222", and so on; `WRONG` is never sent.
+"""
+
+import re
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.exceptions import ApplicationError
+
+from tests.workflows.conftest import (
+    WorkflowHarness,
+    code_hash,
+    utcnow,
+    verify_input,
+    wait_until_past,
+)
+from verification.contracts import (
+    CUSTOMER_NOT_FOUND_ERROR,
+    INVALID_ARGUMENT_ERROR,
+    Refusal,
+    SubmitCodeResult,
+    VerificationResult,
+    VerificationState,
+    VerifyPhoneOutcome,
+)
+
+SUCCESS = VerificationResult.SUCCESS
+INCORRECT = VerificationResult.INCORRECT_CODE
+CODE_EXPIRED = VerificationResult.CODE_EXPIRED
+MAX_ATTEMPTS = VerificationResult.MAX_ATTEMPTS_REACHED
+WRONG = "000000"
+# The dev server takes at most 10 updates in flight per run and makes the 11th retry a second
+# later, so a burst of 10 is the most that stays both concurrent and fast.
+BURST = 10
+# The workflow's clock is the server's; both read this machine's clock, a little apart.
+CLOCK_SLACK = timedelta(seconds=1)
+
+
+def answer(result: SubmitCodeResult) -> tuple[VerificationResult, int]:
+    return result.result, result.attempts_remaining
+
+
+def burst(harness: WorkflowHarness, codes: list[str]) -> list[SubmitCodeResult]:
+    """Submit `codes` all at once, each under its own update id; return the answers in order."""
+    start = threading.Barrier(len(codes))
+
+    def submit(index: int, code: str) -> SubmitCodeResult:
+        start.wait(10)
+        return harness.submit(code, f"burst-{index}")
+
+    with ThreadPoolExecutor(len(codes)) as pool:
+        return list(pool.map(submit, range(len(codes)), codes))
+
+
+def accepted_updates(harness: WorkflowHarness) -> int:
+    accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    return sum(event.event_type == accepted for event in harness.history())
+
+
+def test_right_code_verifies_and_the_outcome_is_recorded_once(harness: WorkflowHarness) -> None:
+    harness.start()
+
+    verified = harness.submit(harness.code())
+
+    assert answer(verified) == (SUCCESS, 2)
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.VERIFIED, attempts_used=1)
+    (outcome,) = harness.outcomes
+    assert outcome.state == VerificationState.VERIFIED
+    assert outcome.customer_id == harness.input.customer_id
+    assert outcome.workflow_id == harness.workflow_id
+
+
+def test_wrong_code_costs_an_attempt_and_the_code_stays_valid(harness: WorkflowHarness) -> None:
+    harness.start()
+    code = harness.code()
+
+    wrong = harness.submit(WRONG)
+    right = harness.submit(code)
+
+    assert answer(wrong) == (INCORRECT, 2)
+    assert answer(right) == (SUCCESS, 1)
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.VERIFIED, attempts_used=2)
+    assert harness.codes == [code]
+
+
+def test_last_allowed_wrong_code_fails_the_run_and_a_right_code_after_it_does_not_verify(
+    harness: WorkflowHarness,
+) -> None:
+    harness.hold_outcome()
+    harness.start()
+    code = harness.code()
+
+    wrongs = [answer(harness.submit(WRONG)) for _ in range(3)]
+    after = harness.submit(code)
+
+    assert wrongs == [(INCORRECT, 2), (INCORRECT, 1), (MAX_ATTEMPTS, 0)]
+    assert answer(after) == (MAX_ATTEMPTS, 0)
+    assert harness.outcome().state == VerificationState.FAILED
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.FAILED, attempts_used=3)
+    assert len(harness.outcomes) == 1
+
+
+def test_expired_code_costs_an_attempt_and_a_fresh_code_is_sent_that_verifies(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(code_ttl_seconds=1))
+    old = harness.code()
+    wait_until_past(harness.wait_for_status(lambda s: s.code_expires_at).code_expires_at)
+
+    expired = harness.submit(old)
+    new = harness.code(2)
+    verified = harness.submit(new)
+
+    assert answer(expired) == (CODE_EXPIRED, 2)
+    assert new != old
+    assert len(harness.send_calls) == 2
+    assert answer(verified) == (SUCCESS, 1)
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.VERIFIED, attempts_used=2)
+
+
+def test_expired_code_on_the_last_attempt_fails_the_run_without_sending_another(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(code_ttl_seconds=1, max_attempts=1))
+    code = harness.code()
+    wait_until_past(harness.wait_for_status(lambda s: s.code_expires_at).code_expires_at)
+
+    expired = harness.submit(code)
+
+    assert answer(expired) == (MAX_ATTEMPTS, 0)
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.FAILED, attempts_used=1)
+    assert harness.outcomes[0].state == VerificationState.FAILED
+    assert len(harness.send_calls) == 1
+
+
+def test_resend_during_cooldown_is_refused_with_the_seconds_left_to_wait(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(resend_cooldown_seconds=30))
+    harness.code()
+
+    refusal = harness.refusal(harness.resend)
+
+    assert refusal.type == Refusal.RESEND_COOLDOWN
+    (retry_after,) = refusal.details
+    assert 28 <= retry_after <= 30
+    assert harness.status().sends_remaining == 4
+    assert len(harness.send_calls) == 1
+
+
+def test_resend_after_cooldown_replaces_the_code_and_counts_the_send(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(resend_cooldown_seconds=1))
+    old = harness.code()
+    assert harness.refusal(harness.resend).type == Refusal.RESEND_COOLDOWN
+    wait_until_past(harness.status().resend_available_at)
+
+    resent = harness.resend()
+    new = harness.code(2)
+
+    assert (resent.sends_remaining, resent.retry_after_seconds) == (3, 1)
+    assert harness.status().sends_remaining == 3
+    assert answer(harness.submit(old)) == (INCORRECT, 2)
+    assert answer(harness.submit(new)) == (SUCCESS, 1)
+
+
+def test_resend_is_refused_once_max_sends_codes_were_sent(harness: WorkflowHarness) -> None:
+    harness.start(verify_input(resend_cooldown_seconds=0, max_sends=2))
+    harness.code()
+
+    resent = harness.resend()
+    refusal = harness.refusal(harness.resend)
+
+    assert resent.sends_remaining == 0
+    assert refusal.type == Refusal.RESEND_LIMIT_REACHED
+    harness.code(2)
+    status = harness.status()
+    assert (status.sends_remaining, status.resend_available_at) == (0, None)
+    assert len(harness.send_calls) == 2
+
+
+def test_window_passing_ends_the_run_expired_and_a_later_code_answers_expired(
+    harness: WorkflowHarness,
+) -> None:
+    harness.hold_outcome()
+    harness.start(verify_input(window_seconds=1))
+    code = harness.code()
+
+    assert harness.outcome().state == VerificationState.EXPIRED
+    assert answer(harness.submit(code)) == (CODE_EXPIRED, 3)
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.EXPIRED, attempts_used=0)
+
+
+def test_last_code_expiring_with_no_sends_left_ends_the_run_expired(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(code_ttl_seconds=1, max_sends=1))
+    harness.code()
+
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.EXPIRED, attempts_used=0)
+    assert [o.state for o in harness.outcomes] == [VerificationState.EXPIRED]
+    assert len(harness.send_calls) == 1
+
+
+def test_cancel_ends_the_run_cancelled_and_refuses_later_codes_and_resends(
+    harness: WorkflowHarness,
+) -> None:
+    harness.hold_outcome()
+    harness.start()
+    code = harness.code()
+
+    cancelled = harness.cancel()
+
+    assert (cancelled.cancelled, cancelled.state) == (True, VerificationState.CANCELLED)
+    assert harness.outcome().state == VerificationState.CANCELLED
+    submit_refusal = harness.refusal(harness.submit, code)
+    assert submit_refusal.type == Refusal.VERIFICATION_ENDED
+    assert submit_refusal.details == (VerificationState.CANCELLED.value,)
+    assert harness.refusal(harness.resend).type == Refusal.VERIFICATION_ENDED
+    again = harness.cancel()
+    assert (again.cancelled, again.state) == (False, VerificationState.CANCELLED)
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.CANCELLED, attempts_used=0)
+    assert len(harness.outcomes) == 1
+
+
+def test_same_update_id_is_counted_once_and_a_retry_gets_the_first_answer(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start()
+    code = harness.code()
+
+    first = harness.submit(WRONG, "key-1")
+    retried_with_right_code = harness.submit(code, "key-1")
+    other = harness.submit(WRONG, "key-2")
+
+    assert answer(first) == answer(retried_with_right_code) == (INCORRECT, 2)
+    assert answer(other) == (INCORRECT, 1)
+    assert harness.status().attempts_remaining == 1
+
+
+def test_concurrent_wrong_codes_count_exactly_max_attempts_and_a_right_code_after_fails(
+    harness: WorkflowHarness,
+) -> None:
+    harness.hold_outcome()
+    harness.start()
+    code = harness.code()
+
+    answers = [answer(a) for a in burst(harness, [WRONG] * BURST)]
+    after = harness.submit(code)
+
+    assert sorted(answers) == sorted(
+        [(INCORRECT, 2), (INCORRECT, 1)] + [(MAX_ATTEMPTS, 0)] * (BURST - 2)
+    )
+    assert answer(after) == (MAX_ATTEMPTS, 0)
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.FAILED, attempts_used=3)
+    assert len(harness.outcomes) == 1
+
+
+def test_right_code_racing_wrong_ones_verifies_only_within_max_attempts(
+    harness: WorkflowHarness,
+) -> None:
+    harness.hold_outcome()
+    harness.start()
+    code = harness.code()
+    codes = [WRONG] * (BURST // 2) + [code] + [WRONG] * (BURST // 2 - 1)
+
+    answers = burst(harness, codes)
+    outcome = harness.result()
+
+    mine = answers[BURST // 2]
+    incorrect = sorted(a.attempts_remaining for a in answers if a.result == INCORRECT)
+    assert outcome.attempts_used <= 3
+    assert len(incorrect) == len(set(incorrect)), "two answers claim the same attempt"
+    if outcome.state == VerificationState.VERIFIED:
+        assert answer(mine) == (SUCCESS, 3 - outcome.attempts_used)
+        assert MAX_ATTEMPTS not in {a.result for a in answers}
+    else:
+        assert outcome == VerifyPhoneOutcome(VerificationState.FAILED, attempts_used=3)
+        assert answer(mine) == (MAX_ATTEMPTS, 0)
+        assert incorrect == [1, 2]
+
+
+def test_status_reports_attempts_sends_and_deadlines_of_a_pending_run(
+    harness: WorkflowHarness,
+) -> None:
+    before = utcnow()
+    harness.start(
+        verify_input(
+            code_ttl_seconds=60, resend_cooldown_seconds=30, window_seconds=120, max_sends=5
+        )
+    )
+    status = harness.wait_for_status(lambda s: s.code_expires_at)
+    after = utcnow()
+
+    assert status.state == VerificationState.PENDING
+    assert (status.attempts_remaining, status.sends_remaining) == (3, 4)
+    since = timedelta(seconds=60), timedelta(seconds=30), timedelta(seconds=120)
+    deadlines = status.code_expires_at, status.resend_available_at, status.window_ends_at
+    for deadline, offset in zip(deadlines, since, strict=True):
+        assert before + offset - CLOCK_SLACK <= deadline <= after + offset + CLOCK_SLACK
+    harness.submit(WRONG)
+    assert harness.status().attempts_remaining == 2
+
+
+def test_status_of_an_ended_run_offers_no_code_and_no_resend(harness: WorkflowHarness) -> None:
+    harness.hold_outcome()
+    harness.start()
+    pending = harness.wait_for_status(lambda s: s.code_expires_at)
+
+    harness.submit(harness.code())
+    ended = harness.status()
+
+    assert ended.state == VerificationState.VERIFIED
+    assert (ended.attempts_remaining, ended.sends_remaining) == (2, 4)
+    assert (ended.code_expires_at, ended.resend_available_at) == (None, None)
+    assert ended.window_ends_at == pending.window_ends_at
+    assert harness.refusal(harness.resend).type == Refusal.VERIFICATION_ENDED
+
+
+@pytest.mark.parametrize("non_retryable", [True, False], ids=["non-retryable", "retryable"])
+def test_customer_not_found_on_send_ends_the_run_cancelled_without_retrying(
+    harness: WorkflowHarness, non_retryable: bool
+) -> None:
+    harness.fail_sends(
+        ApplicationError("No such customer.", type=CUSTOMER_NOT_FOUND_ERROR, non_retryable=True)
+        if non_retryable
+        # The workflow's retry policy names the type, so the activity need not say it.
+        else ApplicationError("No such customer.", type=CUSTOMER_NOT_FOUND_ERROR)
+    )
+    harness.start()
+
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.CANCELLED, attempts_used=0)
+    assert [o.state for o in harness.outcomes] == [VerificationState.CANCELLED]
+    assert len(harness.send_calls) == 1
+
+
+def test_other_non_retryable_send_failure_ends_the_run_failed(harness: WorkflowHarness) -> None:
+    harness.fail_sends(
+        ApplicationError("The SMS provider refused.", type="SmsRejected", non_retryable=True)
+    )
+    harness.start()
+
+    assert harness.result() == VerifyPhoneOutcome(VerificationState.FAILED, attempts_used=0)
+    assert [o.state for o in harness.outcomes] == [VerificationState.FAILED]
+    assert len(harness.send_calls) == 1
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    ["", "abc", code_hash("111111")[:63], code_hash("111111") + "0"],
+    ids=["empty", "short", "63-hex", "65-hex"],
+)
+def test_malformed_code_hash_is_refused_by_the_validator_and_costs_nothing(
+    harness: WorkflowHarness, malformed: str
+) -> None:
+    harness.start()
+    code = harness.code()
+
+    refusal = harness.refusal(harness.submit_hash, malformed)
+
+    assert refusal.type == INVALID_ARGUMENT_ERROR
+    assert harness.status().attempts_remaining == 3
+    assert accepted_updates(harness) == 0, "a refused update must not grow the history"
+    assert answer(harness.submit(code)) == (SUCCESS, 2)
+
+
+def test_64_characters_that_are_not_hex_are_refused_by_the_validator_and_cost_nothing(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start()
+    harness.code()
+
+    refusal = harness.refusal(harness.submit_hash, "z" * 64)
+
+    assert refusal.type == INVALID_ARGUMENT_ERROR
+    assert harness.status().attempts_remaining == 3
+
+
+def test_64_non_ascii_characters_are_refused_by_the_validator_and_do_not_wedge_the_run(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start()
+    code = harness.code()
+
+    refusal = harness.refusal(lambda: harness.submit_hash("é" * 64, timeout=2))
+
+    assert refusal.type == INVALID_ARGUMENT_ERROR
+    assert answer(harness.submit(code)) == (SUCCESS, 2)
+
+
+def test_plaintext_codes_never_appear_in_the_history_only_their_hashes(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start()
+    code = harness.code()
+    harness.submit(WRONG)
+    harness.submit(code)
+    harness.result()
+
+    raw = b"".join(event.SerializeToString() for event in harness.history())
+
+    standalone = rb"(?<![0-9a-f])%s(?![0-9a-f])"
+    # The search can see payloads: the customer id and both hashes are found in the clear.
+    assert re.search(standalone % harness.input.customer_id.encode(), raw)
+    assert code_hash(code).encode() in raw and code_hash(WRONG).encode() in raw
+    assert not re.search(standalone % code.encode(), raw)
+    assert not re.search(standalone % WRONG.encode(), raw)

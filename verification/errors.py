@@ -1,0 +1,110 @@
+"""Verification's refusals, and the one place their words are written.
+
+Every refusal is a `VerificationRefused` carrying a `contracts.Refusal` reason. This module maps
+each reason to its HTTP status (`REFUSAL_STATUS`) and writes the sentence a person reads, once:
+the API sends it as `error.message`, the pages show it as a notice, and the admin prefixes it with
+the customer's name. No view, API or admin module writes a refusal's words of its own.
+
+Outages are not refusals: `coffeeshop.temporal.client.TemporalUnavailable` covers them.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+
+from django.utils import formats, timezone
+from django.utils.translation import ngettext
+
+from coffeeshop.errors import Refused
+from coffeeshop.web.text import wait_text
+from verification.contracts import Refusal, VerificationState
+
+REFUSAL_STATUS = {
+    Refusal.NO_VERIFICATION: 409,
+    Refusal.VERIFICATION_ENDED: 409,
+    Refusal.RESEND_COOLDOWN: 429,
+    Refusal.RESEND_LIMIT_REACHED: 409,
+    Refusal.PHONE_RATE_LIMITED: 429,
+    Refusal.RUN_LIMIT_REACHED: 429,
+    Refusal.ALREADY_VERIFIED: 409,
+}
+
+
+class PhoneLimit(StrEnum):
+    """The per-phone-number limit a PHONE_RATE_LIMITED refusal hit."""
+
+    STARTS_PER_DAY = "starts"
+    SENDS_PER_HOUR = "sends"
+
+
+class VerificationRefused(Refused):
+    """A request about a verification that the rules refuse; `reason` says which rule."""
+
+    reason: Refusal
+
+    def __init__(
+        self,
+        reason: Refusal,
+        *,
+        retry_after: int | None = None,
+        state: VerificationState | None = None,
+        phone_limit: PhoneLimit | None = None,
+        limit: int | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        self.state = state
+        self.phone_limit = phone_limit
+        self.limit = limit
+        self.retry_at = retry_at
+        super().__init__(
+            reason,
+            _message(reason, retry_after, state, phone_limit, limit, retry_at),
+            status=REFUSAL_STATUS[reason],
+            retry_after=retry_after,
+        )
+
+    @property
+    def notice_level(self) -> str:
+        """How a page shows it: a cooldown is news ("info"), every other refusal an "error"."""
+        return "info" if self.reason is Refusal.RESEND_COOLDOWN else "error"
+
+
+def _message(
+    reason: Refusal,
+    retry_after: int | None,
+    state: VerificationState | None,
+    phone_limit: PhoneLimit | None,
+    limit: int | None,
+    retry_at: datetime | None,
+) -> str:
+    match reason:
+        case Refusal.NO_VERIFICATION:
+            return "There is no verification for this customer."
+        case Refusal.VERIFICATION_ENDED:
+            ended = f" ({state.value})" if state else ""
+            return f"This verification has ended{ended}; start a new one instead."
+        case Refusal.RESEND_COOLDOWN:
+            wait = max(1, retry_after or 1)
+            return "A new code was sent moments ago. " + ngettext(
+                "You can ask for another in %(n)d second.",
+                "You can ask for another in %(n)d seconds.",
+                wait,
+            ) % {"n": wait}
+        case Refusal.RESEND_LIMIT_REACHED:
+            return "No more codes can be sent for this verification."
+        case Refusal.PHONE_RATE_LIMITED:
+            if phone_limit is PhoneLimit.STARTS_PER_DAY:
+                what = "Too many verifications were started for this phone number today."
+            else:
+                what = "Too many codes were sent to this phone number in the last hour."
+            return f"{what} Try again in {wait_text(retry_after or 1)}."
+        case Refusal.RUN_LIMIT_REACHED:
+            count = limit or 0
+            when = formats.date_format(timezone.localtime(retry_at), "H:i T \\o\\n j F")
+            started = ngettext(
+                "%(n)d verification was started in the last 24 hours",
+                "%(n)d verifications were started in the last 24 hours",
+                count,
+            ) % {"n": count}
+            return f"{started}, which is the most we allow. The next can start after {when}."
+        case Refusal.ALREADY_VERIFIED:
+            return "This phone number is verified already."

@@ -1,0 +1,55 @@
+"""The Verification rows: the database's record of each run. ORM only, no Temporal calls.
+
+Two processes write here and nowhere else: the web process records a run it started, and the
+worker records how each run ended (or, when a run closed without saying so, whoever reconciles
+it). Both writes are idempotent, so a retry after any crash changes nothing twice.
+"""
+
+import uuid
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from customers.models import Customer
+from verification.contracts import VerificationState
+from verification.models import Verification
+
+
+def verification_record_started(
+    *, customer: Customer, workflow_id: str, run_id: str
+) -> Verification:
+    """The row for a run that has just started; the existing one if it is recorded already."""
+    try:
+        with transaction.atomic():
+            verification, _ = Verification.objects.get_or_create(
+                run_id=run_id, defaults={"customer": customer, "workflow_id": workflow_id}
+            )
+    except IntegrityError:  # a concurrent request recorded the same run first
+        verification = Verification.objects.get(run_id=run_id)
+    return verification
+
+
+def verification_record_outcome(
+    *,
+    customer_id: uuid.UUID | str,
+    workflow_id: str,
+    run_id: str,
+    state: VerificationState,
+    finished_at: datetime,
+) -> None:
+    """Write how a run ended, and mark the phone verified if it did. Idempotent."""
+    with transaction.atomic():
+        customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
+        if customer is None:
+            return  # deleted while verifying; nothing left to record
+        verification, _ = Verification.objects.get_or_create(
+            run_id=run_id, defaults={"customer": customer, "workflow_id": workflow_id}
+        )
+        if verification.status != state or verification.finished_at is None:
+            verification.status = state
+            verification.finished_at = finished_at
+            verification.save(update_fields=["status", "finished_at"])
+        if state == VerificationState.VERIFIED and not customer.phone_verified:
+            customer.phone_verified = True
+            customer.verified_at = finished_at
+            customer.save(update_fields=["phone_verified", "verified_at", "updated_at"])

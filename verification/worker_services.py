@@ -1,0 +1,45 @@
+"""What the worker's activities do (worker process): text a code.
+
+`activities.py` wraps these thinly; the outcome of a run is written by `records.py`. Nothing here
+calls Temporal, and nothing in the web process imports this module.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.utils import timezone
+
+from coffeeshop.phones import phone_mask
+from customers.models import Customer
+from verification.codes import code_generate, code_hash
+from verification.contracts import SendCodeResult
+from verification.sms import sms_send
+
+logger = logging.getLogger(__name__)
+
+
+class CustomerNotFound(Exception):
+    """The run's customer was deleted; no code can be sent."""
+
+
+def verification_send_code(
+    *, customer_id: str, workflow_id: str, ttl_seconds: int
+) -> SendCodeResult:
+    """Make a code, text it to the customer, and return only its hash and expiry."""
+    phone_number = (
+        Customer.objects.filter(pk=customer_id).values_list("phone_number", flat=True).first()
+    )
+    if phone_number is None:
+        raise CustomerNotFound(customer_id)
+    code = code_generate()
+    expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
+    minutes = max(1, round(ttl_seconds / 60))
+    sms_send(
+        to=phone_number,
+        body=f"Your Coffeeshop verification code is {code}. It expires in {minutes} min.",
+        idempotency_key=f"{workflow_id}:{expires_at.isoformat()}",
+    )
+    logger.info("Sent a verification code to %s", phone_mask(phone_number))
+    return SendCodeResult(
+        code_hash=code_hash(workflow_id=workflow_id, code=code), expires_at=expires_at
+    )
