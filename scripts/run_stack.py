@@ -315,6 +315,12 @@ def run() -> int:
         str(TEMPORAL_UI_PORT),
         "--log-level",
         "warn",
+        # Write-ahead logging: several times the throughput of the default rollback journal,
+        # and a killed server still loses nothing (see tests/temporal_server.py).
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=normal",
     ]
     namespace = os.environ.get("TEMPORAL_NAMESPACE", "default")
     if namespace != "default":

@@ -17,6 +17,10 @@ from pathlib import Path
 from types import TracebackType
 
 STARTUP_TIMEOUT = 30.0
+# Write-ahead logging: several times the throughput of SQLite's default rollback journal, and as
+# safe when a process is killed (with synchronous=NORMAL only an OS crash can lose the last
+# commits; a killed server loses nothing). `make run` starts its server the same way.
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 STOP_TIMEOUT = 10.0
 _PROBE_TIMEOUT = 5.0
 
@@ -97,6 +101,7 @@ class TemporalDevServer:
             "error",
             "--db-filename",
             str(self.db_filename),
+            *(arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)),
             *self.extra_args,
         ]
         if self.namespace != "default":
