@@ -1,12 +1,16 @@
-"""The two kinds of expected error every app raises, and nothing else.
+"""The three kinds of expected error every app raises, and nothing else.
 
-`Refused` is a request the rules turn down; `Unavailable` is a dependency that did not answer.
-Apps subclass them; `coffeeshop.web.api_errors` turns both into the API's JSON error, and
-`coffeeshop.web.pages` turns `Unavailable` into the 503 page. No Django imports: the workflow's
-contract may name these too.
+`NotFound` is a thing that does not exist; `Refused` is a request the rules turn down;
+`Unavailable` is a dependency that did not answer. Apps subclass them; `coffeeshop.web.api_errors`
+turns each into the API's JSON error, and `coffeeshop.web.pages` turns `Unavailable` into the 503
+page. No Django imports: the workflow's contract may name these too.
 """
 
 from enum import StrEnum
+
+
+class NotFound(Exception):
+    """What the request names does not exist (404)."""
 
 
 class Refused(Exception):

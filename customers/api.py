@@ -37,6 +37,23 @@ class CustomerEnvelopeSerializer(serializers.Serializer):
     customer = CustomerOutputSerializer()
 
 
+class SignupVerificationSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["pending", "verified", "failed", "expired", "cancelled"],
+        help_text="`pending` while the customer can enter a code.",
+    )
+    code_expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the texted code stops working; null while on its way."
+    )
+
+
+@extend_schema_serializer(component_name="CustomerSignup")
+class SignupEnvelopeSerializer(CustomerEnvelopeSerializer):
+    verification = SignupVerificationSerializer(
+        allow_null=True, help_text="The verification the signup started; its code is sent."
+    )
+
+
 class CustomerCreateApi(APIView):
     """Sign a customer up and start their phone verification."""
 
@@ -60,9 +77,12 @@ class CustomerCreateApi(APIView):
         summary="Sign a customer up and text them a code",
         request=InputSerializer,
         responses={
-            201: OpenApiResponse(CustomerEnvelopeSerializer, description="Signed up."),
+            201: OpenApiResponse(
+                SignupEnvelopeSerializer,
+                description="Signed up; answered once the first code is sent.",
+            ),
             200: OpenApiResponse(
-                CustomerEnvelopeSerializer,
+                SignupEnvelopeSerializer,
                 description="The same request_id and payload again: the customer it created.",
             ),
             **error_responses(
@@ -84,7 +104,7 @@ class CustomerCreateApi(APIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         fields = data["customer"]
-        customer, created = services.customer_sign_up(
+        signup = services.customer_sign_up(
             first_name=fields["first_name"],
             last_name=fields["last_name"],
             email=fields["email"],
@@ -92,9 +112,14 @@ class CustomerCreateApi(APIView):
             request_id=data.get("request_id"),
             customer_id=fields.get("id"),
         )
+        view = signup.verification
         return Response(
-            {"customer": CustomerOutputSerializer(customer).data},
-            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            {
+                "customer": CustomerOutputSerializer(signup.customer).data,
+                "verification": view
+                and {"status": view.state.value, "code_expires_at": view.code_expires_at},
+            },
+            status=status.HTTP_201_CREATED if signup.created else status.HTTP_200_OK,
         )
 
 

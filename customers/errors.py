@@ -1,8 +1,16 @@
-"""Customers' refusals, and their words: a signup that conflicts with an earlier one."""
+"""Customers' errors, and their words: no such customer, or a signup that conflicts with an
+earlier one."""
 
 from enum import StrEnum
 
-from coffeeshop.errors import Refused
+from coffeeshop.errors import NotFound, Refused
+
+
+class CustomerNotFound(NotFound):
+    """No customer has this id."""
+
+    def __init__(self) -> None:
+        super().__init__("No such customer.")
 
 
 class CustomerRefusal(StrEnum):

@@ -1,6 +1,7 @@
 """Customer writes (web process). Signing up creates a customer and starts their verification."""
 
 import uuid
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
@@ -8,8 +9,25 @@ from coffeeshop.errors import Unavailable
 from customers.errors import CustomerRefusal, CustomerRefused
 from customers.models import Customer
 from verification.errors import VerificationRefused
-from verification.selectors import verification_get_current
+from verification.selectors import (
+    VerificationView,
+    verification_get_current,
+    verification_get_view,
+)
 from verification.services import verification_start
+
+# A repeated signup shows the live verification if Temporal answers this fast, else the row.
+REPLAY_STATUS_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class SignUp:
+    """A signup's outcome: the customer, whether this call created them, and their verification
+    as it stands (the first code on its way, with its expiry once sent)."""
+
+    customer: Customer
+    created: bool
+    verification: VerificationView | None
 
 
 def customer_sign_up(
@@ -20,8 +38,8 @@ def customer_sign_up(
     phone_number: str,
     request_id: str | None = None,
     customer_id: uuid.UUID | None = None,
-) -> tuple[Customer, bool]:
-    """Create a customer and start their phone verification; return (customer, created).
+) -> SignUp:
+    """Create a customer, start their phone verification, and answer once the code is sent.
 
     With a request_id the call is idempotent: the same request again returns the same customer
     and finishes anything a failed first try left undone (such as starting the workflow), while a
@@ -38,7 +56,7 @@ def customer_sign_up(
     if request_id:
         existing = Customer.objects.filter(request_id=request_id).first()
         if existing is not None:
-            return _customer_replay(existing, fields, customer_id), False
+            return _customer_replay(existing, fields, customer_id)
     try:
         with transaction.atomic():
             customer = Customer(id=customer_id or uuid.uuid4(), request_id=request_id, **fields)
@@ -48,20 +66,28 @@ def customer_sign_up(
         existing = Customer.objects.filter(request_id=request_id).first() if request_id else None
         if existing is None:
             raise CustomerRefused(CustomerRefusal.ID_TAKEN) from None
-        return _customer_replay(existing, fields, customer_id), False
+        return _customer_replay(existing, fields, customer_id)
     try:
-        verification_start(customer=customer)
+        verification = verification_start(customer=customer)
     except (Unavailable, VerificationRefused):
         if not request_id:
             customer.delete()
         raise
-    return customer, True
+    return SignUp(customer=customer, created=True, verification=verification)
 
 
-def _customer_replay(customer: Customer, fields: dict, customer_id: uuid.UUID | None) -> Customer:
+def _customer_replay(customer: Customer, fields: dict, customer_id: uuid.UUID | None) -> SignUp:
     same = all(getattr(customer, name) == value for name, value in fields.items())
     if not same or (customer_id is not None and customer_id != customer.id):
         raise CustomerRefused(CustomerRefusal.REQUEST_ID_CONFLICT)
-    if verification_get_current(customer=customer) is None:
-        verification_start(customer=customer)
-    return customer
+    recorded = verification_get_current(customer_id=customer.id)
+    if recorded is None:  # the first try stopped before the verification started
+        verification = verification_start(customer=customer)
+    else:
+        try:
+            verification = verification_get_view(
+                customer_id=customer.id, timeout=REPLAY_STATUS_TIMEOUT
+            )
+        except Unavailable:  # the answer can do without the live figures
+            verification = VerificationView.of_record(recorded)
+    return SignUp(customer=customer, created=False, verification=verification)

@@ -60,14 +60,14 @@ def customer_signup(request: HttpRequest) -> HttpResponse:
 
 
 def _sign_up(data: dict, request_id: str):
-    customer, _ = services.customer_sign_up(
+    signup = services.customer_sign_up(
         first_name=data["first_name"],
         last_name=data["last_name"],
         email=data["email"],
         phone_number=data["phone_number"],
         request_id=request_id,
     )
-    return customer
+    return signup.customer
 
 
 def _remembered_request_id(request: HttpRequest) -> str | None:

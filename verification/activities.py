@@ -45,6 +45,7 @@ def send_verification_code(input: SendCodeInput) -> SendCodeResult:
         return worker_services.verification_send_code(
             customer_id=input.customer_id,
             workflow_id=input.workflow_id,
+            run_id=input.run_id,
             ttl_seconds=input.ttl_seconds,
         )
     except worker_services.CustomerNotFound as exc:

@@ -26,7 +26,7 @@ from customers.models import Customer
 from verification import services
 from verification.errors import VerificationRefused
 from verification.models import Verification
-from verification.selectors import verification_get_view
+from verification.selectors import VerificationView, verification_get_view
 
 logger = logging.getLogger(__name__)
 
@@ -36,18 +36,18 @@ NO_VERIFICATION = "none"
 Outcome = tuple[int, str]
 
 
-def verification_temporal_url(verification: Verification) -> str:
+def verification_temporal_url(run: Verification | VerificationView) -> str:
     """The run's event history in the Temporal UI (TEMPORAL_UI_URL)."""
     base = settings.TEMPORAL_UI_URL.rstrip("/")
-    parts = (settings.TEMPORAL_NAMESPACE, verification.workflow_id, verification.run_id)
+    parts = (settings.TEMPORAL_NAMESPACE, run.workflow_id, run.run_id)
     namespace, workflow_id, run_id = (quote(part, safe="") for part in parts)
     return f"{base}/namespaces/{namespace}/workflows/{workflow_id}/{run_id}/history"
 
 
-def verification_temporal_link(verification: Verification) -> str:
+def verification_temporal_link(run: Verification | VerificationView) -> str:
     return format_html(
         '<a href="{}" target="_blank" rel="noopener noreferrer">Open in Temporal UI</a>',
-        verification_temporal_url(verification),
+        verification_temporal_url(run),
     )
 
 
@@ -169,7 +169,7 @@ class CustomerVerificationAdmin(CustomerAdmin):
     @admin.display(description="Live status")
     def live_verification(self, customer: Customer) -> str:
         try:
-            view = verification_get_view(customer=customer)
+            view = verification_get_view(customer_id=customer.id)
         except Unavailable:
             recorded = STATUS_LABELS.get(getattr(customer, "current_status", None) or "", "none")
             return format_html(
@@ -189,7 +189,7 @@ class CustomerVerificationAdmin(CustomerAdmin):
                 ("New code allowed from", _when(view.resend_available_at)),
                 ("Verification window ends", _when(view.window_ends_at)),
             ]
-        rows.append(("Run", verification_temporal_link(view.verification)))
+        rows.append(("Run", verification_temporal_link(view)))
         return format_html(
             '<table class="live-verification">{}</table>',
             format_html_join("", "<tr><th scope='row'>{}</th><td>{}</td></tr>", rows),
@@ -247,7 +247,7 @@ admin.site.register(Customer, CustomerVerificationAdmin)
 
 
 def _resend_code(customer: Customer) -> Outcome:
-    sent = services.verification_resend_code(customer=customer)
+    sent = services.verification_resend_code(customer_id=customer.id)
     more = ngettext("%(n)d more code", "%(n)d more codes", sent.sends_remaining) % {
         "n": sent.sends_remaining
     }

@@ -4,7 +4,6 @@ Refusals and outages raised by the services reach the client through
 `coffeeshop.web.api_errors`, which answers them with their status and words."""
 
 from django.core.validators import RegexValidator
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -18,7 +17,6 @@ from rest_framework.views import APIView
 
 from coffeeshop.web.schema import error_responses
 from coffeeshop.web.serializers import StrictSerializer
-from customers.models import Customer
 from verification import services
 from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH
 from verification.contracts import Refusal, VerificationResult, VerificationState
@@ -102,18 +100,17 @@ class CustomerVerifyApi(APIView):
         },
     )
     def post(self, request: Request, customer_id) -> Response:
-        customer = get_object_or_404(Customer, pk=customer_id)
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key = _idempotency_key(request)
         answer = services.verification_submit_code(
-            customer=customer,
+            customer_id=customer_id,
             code=serializer.validated_data["verification_code"],
             idempotency_key=key,
         )
         return Response(
             {
-                "customer_id": str(customer.id),
+                "customer_id": str(customer_id),
                 "result": answer.result.value,
                 "attempts_remaining": answer.attempts_remaining,
             }
@@ -121,7 +118,11 @@ class CustomerVerifyApi(APIView):
 
 
 class CustomerResendCodeApi(APIView):
-    """Send a new code. Refused with 429 during the cooldown, 409 past the send limit."""
+    """Send a new code. Refused with 429 during the cooldown, 409 past the send limit.
+
+    Send an `Idempotency-Key` header to make retries safe: the same key is answered with the
+    first answer and sends nothing twice.
+    """
 
     throttle_scope = "resend"
 
@@ -137,14 +138,17 @@ class CustomerResendCodeApi(APIView):
         operation_id="customers_resend_code",
         tags=["verification"],
         summary="Text a new code; the old one stops working",
+        parameters=[IDEMPOTENCY_KEY_HEADER],
         request=None,
         responses={
             202: OpenApiResponse(OutputSerializer, description="A new code is on its way."),
             **error_responses(
+                400,
                 404,
                 409,
                 429,
                 503,
+                e400="A malformed `Idempotency-Key` header.",
                 e404="No such customer.",
                 e409=f"`{Refusal.NO_VERIFICATION}`, `{Refusal.RESEND_LIMIT_REACHED}` or "
                 f"`{Refusal.VERIFICATION_ENDED}`.",
@@ -154,11 +158,12 @@ class CustomerResendCodeApi(APIView):
         },
     )
     def post(self, request: Request, customer_id) -> Response:
-        customer = get_object_or_404(Customer, pk=customer_id)
-        sent = services.verification_resend_code(customer=customer)
+        sent = services.verification_resend_code(
+            customer_id=customer_id, idempotency_key=_idempotency_key(request)
+        )
         return Response(
             {
-                "customer_id": str(customer.id),
+                "customer_id": str(customer_id),
                 "sends_remaining": sent.sends_remaining,
                 "retry_after_seconds": sent.retry_after_seconds,
             },
@@ -202,25 +207,23 @@ class CustomerVerificationApi(APIView):
         },
     )
     def get(self, request: Request, customer_id) -> Response:
-        customer = get_object_or_404(Customer, pk=customer_id)
-        view = verification_get_view(customer=customer)
+        view = verification_get_view(customer_id=customer_id)
         if view is None:
-            raise exceptions.NotFound("This customer has no verification.")
-        run = view.verification
+            raise exceptions.NotFound("No such customer, or no verification yet.")
         return Response(
             {
-                "customer_id": str(customer.id),
+                "customer_id": str(customer_id),
                 "verification": {
-                    "workflow_id": run.workflow_id,
-                    "run_id": run.run_id,
+                    "workflow_id": view.workflow_id,
+                    "run_id": view.run_id,
                     "status": view.state.value,
                     "attempts_remaining": view.attempts_remaining,
                     "sends_remaining": view.sends_remaining,
                     "code_expires_at": view.code_expires_at,
                     "resend_available_at": view.resend_available_at,
                     "window_ends_at": view.window_ends_at,
-                    "started_at": run.started_at,
-                    "finished_at": run.finished_at,
+                    "started_at": view.started_at,
+                    "finished_at": view.finished_at,
                     "live": view.live,
                 },
             }

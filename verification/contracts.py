@@ -11,6 +11,7 @@ from enum import StrEnum
 
 WORKFLOW_TYPE = "VerifyPhoneWorkflow"
 WORKFLOW_ID_PREFIX = "verify-phone-"
+CODE_SENT_UPDATE = "code_sent"
 SUBMIT_CODE_UPDATE = "submit_code"
 RESEND_CODE_UPDATE = "resend_code"
 CANCEL_UPDATE = "cancel"
@@ -71,6 +72,11 @@ class VerifyPhoneInput:
 
 
 @dataclass
+class CodeSentInput:
+    """Wait for the current code to be sent. Signup sends it with the start (Update-with-Start)."""
+
+
+@dataclass
 class SubmitCodeInput:
     code_hash: str
 
@@ -111,6 +117,8 @@ class VerificationStatus:
     code_expires_at: datetime | None
     resend_available_at: datetime | None
     window_ends_at: datetime
+    run_id: str = ""
+    started_at: datetime | None = None
 
 
 @dataclass
@@ -124,6 +132,7 @@ class SendCodeInput:
     customer_id: str
     workflow_id: str
     ttl_seconds: int
+    run_id: str = ""
 
 
 @dataclass

@@ -16,15 +16,19 @@ from verification.models import Verification
 
 
 def verification_record_started(
-    *, customer: Customer, workflow_id: str, run_id: str
+    *, customer_id: uuid.UUID | str, workflow_id: str, run_id: str
 ) -> Verification:
-    """The row for a run that has just started; the existing one if it is recorded already."""
+    """The row for a run that has just started; the existing one if it is recorded already.
+
+    Both the web process (after starting the run) and the run's first send (in the worker)
+    record it, so a signup that fails between the two still leaves a complete record.
+    """
     try:
         with transaction.atomic():
             verification, _ = Verification.objects.get_or_create(
-                run_id=run_id, defaults={"customer": customer, "workflow_id": workflow_id}
+                run_id=run_id, defaults={"customer_id": customer_id, "workflow_id": workflow_id}
             )
-    except IntegrityError:  # a concurrent request recorded the same run first
+    except IntegrityError:  # recorded by the other process at the same moment
         verification = Verification.objects.get(run_id=run_id)
     return verification
 

@@ -1,24 +1,38 @@
-"""Verification reads (web process): the current run from the database, the live status from
-the workflow's query."""
+"""Verification reads (web process): the live status from the workflow, the ended runs from the
+database.
 
+A running verification is read from its workflow alone, found by the id derived from the
+customer's id: no database query. Only a run that has closed is read from its row.
+"""
+
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
+from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
 
 from coffeeshop.temporal.client import TemporalUnavailable, gateway
-from customers.models import Customer
-from verification.contracts import STATUS_QUERY, VerificationState, VerificationStatus
+from verification.contracts import (
+    STATUS_QUERY,
+    VerificationState,
+    VerificationStatus,
+    workflow_id_for,
+)
 from verification.models import Verification
 
 
 @dataclass(frozen=True)
 class VerificationView:
-    """What a person or client sees of a verification, from the workflow or, once ended, the DB."""
+    """What a person or client sees of a verification: live from its workflow while it runs,
+    from the database once it has ended."""
 
-    verification: Verification
+    workflow_id: str
+    run_id: str
     state: VerificationState
+    started_at: datetime | None
+    finished_at: datetime | None
     attempts_remaining: int | None
     sends_remaining: int | None
     code_expires_at: datetime | None
@@ -26,51 +40,70 @@ class VerificationView:
     window_ends_at: datetime | None
     live: bool
 
+    @classmethod
+    def of_status(cls, workflow_id: str, status: VerificationStatus) -> "VerificationView":
+        """The view of a running workflow's answer."""
+        return cls(
+            workflow_id=workflow_id,
+            run_id=status.run_id,
+            state=status.state,
+            started_at=status.started_at,
+            finished_at=None,
+            attempts_remaining=status.attempts_remaining,
+            sends_remaining=status.sends_remaining,
+            code_expires_at=status.code_expires_at,
+            resend_available_at=status.resend_available_at,
+            window_ends_at=status.window_ends_at,
+            live=True,
+        )
 
-def verification_get_current(*, customer: Customer) -> Verification | None:
-    """The customer's most recent verification run, if any."""
-    return Verification.objects.filter(customer=customer).order_by("-started_at", "-id").first()
+    @classmethod
+    def of_record(cls, verification: Verification) -> "VerificationView":
+        """The view of a run as its row records it."""
+        return cls(
+            workflow_id=verification.workflow_id,
+            run_id=verification.run_id,
+            state=VerificationState(verification.status),
+            started_at=verification.started_at,
+            finished_at=verification.finished_at,
+            attempts_remaining=None,
+            sends_remaining=None,
+            code_expires_at=None,
+            resend_available_at=None,
+            window_ends_at=None,
+            live=False,
+        )
 
 
-def verification_get_view(*, customer: Customer) -> VerificationView | None:
-    """The current verification as the workflow reports it; from the database once it has ended.
-
-    Raises TemporalUnavailable when a pending run's workflow cannot be queried in time.
-    """
-    verification = verification_get_current(customer=customer)
-    if verification is None:
-        return None
-    if verification.is_pending:
-        status = _verification_query_status(verification)
-        if status is not None:
-            return VerificationView(
-                verification=verification,
-                state=status.state,
-                attempts_remaining=status.attempts_remaining,
-                sends_remaining=status.sends_remaining,
-                code_expires_at=status.code_expires_at,
-                resend_available_at=status.resend_available_at,
-                window_ends_at=status.window_ends_at,
-                live=True,
-            )
-        verification.refresh_from_db()
-    return VerificationView(
-        verification=verification,
-        state=VerificationState(verification.status),
-        attempts_remaining=None,
-        sends_remaining=None,
-        code_expires_at=None,
-        resend_available_at=None,
-        window_ends_at=None,
-        live=False,
+def verification_get_current(*, customer_id: uuid.UUID | str) -> Verification | None:
+    """The customer's most recent run as the database records it, if any."""
+    return (
+        Verification.objects.filter(customer_id=customer_id).order_by("-started_at", "-id").first()
     )
 
 
-def _verification_query_status(verification: Verification) -> VerificationStatus | None:
+def verification_get_view(
+    *, customer_id: uuid.UUID | str, timeout: float | None = None
+) -> VerificationView | None:
+    """The customer's current verification: live from a running workflow, else from its row.
+
+    None when no verification has started (or the customer does not exist). Raises
+    TemporalUnavailable when Temporal, or a worker for a running workflow, does not answer
+    within `timeout` (TEMPORAL_REQUEST_TIMEOUT by default).
+    """
+    workflow_id = workflow_id_for(str(customer_id))
+
     async def query(client: Client) -> VerificationStatus | None:
-        handle = client.get_workflow_handle(verification.workflow_id, run_id=verification.run_id)
+        handle = client.get_workflow_handle(workflow_id)
         try:
-            return await handle.query(STATUS_QUERY, result_type=VerificationStatus)
+            # A closed run is refused by the server at once, with no worker involved.
+            return await handle.query(
+                STATUS_QUERY,
+                result_type=VerificationStatus,
+                reject_condition=QueryRejectCondition.NOT_OPEN,
+            )
+        except WorkflowQueryRejectedError:
+            return None
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return None
@@ -79,4 +112,8 @@ def _verification_query_status(verification: Verification) -> VerificationStatus
             # A workflow task failing (a bad deploy, say) makes queries fail until it is fixed.
             raise TemporalUnavailable("The workflow cannot answer right now.") from exc
 
-    return gateway.call(query)
+    status = gateway.call(query, timeout=timeout)
+    if status is not None:
+        return VerificationView.of_status(workflow_id, status)
+    verification = verification_get_current(customer_id=customer_id)
+    return None if verification is None else VerificationView.of_record(verification)

@@ -2,10 +2,16 @@
 
 Pages, the API, the admin and the customers app call these and nothing else. Each is one
 Temporal call through the process's gateway, bounded in time. They return the contract's results
-and raise only `VerificationRefused` (the rules said no) or `TemporalUnavailable` (Temporal or its
-worker did not answer): no caller needs to know which Temporal call sits behind a service.
+and raise only `VerificationRefused` (the rules said no), `CustomerNotFound`, or
+`TemporalUnavailable` (Temporal or its worker did not answer): no caller needs to know which
+Temporal call sits behind a service.
+
+A running verification is reached by the workflow id derived from the customer's id, so
+submitting a code or asking for a new one needs no database query at all while the run is
+open; the database is read only once Temporal says the run has closed.
 """
 
+import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,47 +22,62 @@ from django.conf import settings
 from django.utils import timezone
 from temporalio.client import (
     Client,
+    WithStartWorkflowOperation,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
+    WorkflowUpdateStage,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from coffeeshop.temporal.client import TemporalUnavailable, gateway
+from customers.errors import CustomerNotFound
 from customers.models import Customer
 from verification import limits
 from verification.codes import code_hash
 from verification.contracts import (
     CANCEL_UPDATE,
+    CODE_SENT_UPDATE,
     FINAL_RESULTS,
     RESEND_CODE_UPDATE,
     SUBMIT_CODE_UPDATE,
     WORKFLOW_TYPE,
     CancelInput,
     CancelResult,
+    CodeSentInput,
     Refusal,
     ResendCodeInput,
     ResendCodeResult,
     SubmitCodeInput,
     SubmitCodeResult,
     VerificationState,
+    VerificationStatus,
     VerifyPhoneInput,
     workflow_id_for,
 )
 from verification.errors import VerificationRefused
 from verification.models import Verification
 from verification.records import verification_record_outcome, verification_record_started
-from verification.selectors import verification_get_current, verification_get_view
+from verification.selectors import VerificationView, verification_get_current, verification_get_view
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 EXECUTION_TIMEOUT_MARGIN = timedelta(hours=1)
+# How long a workflow task may take before Temporal gives it to another worker. The default is
+# 10 s; a worker killed while it holds a task (sending a code, say) would keep a customer waiting
+# that long. 2 s is far above what a task takes here (milliseconds, or a provider call, and the
+# SDK heartbeats the task when a local activity runs longer), and puts a crashed worker's
+# customers on a healthy one within about 2 s.
+WORKFLOW_TASK_TIMEOUT = timedelta(seconds=2)
+# How long signup waits for the first code to be sent, at most, and never more than half of
+# TEMPORAL_REQUEST_TIMEOUT. Past it the run goes on and the answer says the code is on its way.
+CODE_SENT_WAIT_SECONDS = 5.0
 RUN_LIMIT_PERIOD = timedelta(days=1)
 # An ended run's workflow closes moments after its outcome is recorded; until it has, its id
 # cannot start a new run (the start would find the old one still running).
@@ -82,12 +103,13 @@ def verification_input(*, customer_id: str) -> VerifyPhoneInput:
     )
 
 
-def verification_start(*, customer: Customer, again: bool = False) -> Verification:
-    """Start the customer's verification workflow, or return the one already running.
+def verification_start(*, customer: Customer, again: bool = False) -> VerificationView:
+    """Start the customer's verification and wait, bounded, until its first code is sent.
 
-    Idempotent: a retry after a timeout finds the run the first call started. With
-    `again=False` a finished run is never replaced; with `again=True` a new run starts once
-    the previous one has ended. Refuses PHONE_RATE_LIMITED.
+    One Update-with-Start call: the run starts and answers once the code is on its way, with the
+    code's expiry. Idempotent: a retry finds the run the first call started. With `again=False`
+    a finished run is never replaced; with `again=True` a new run starts once the previous one
+    has ended. Refuses PHONE_RATE_LIMITED.
     """
     limits.phone_limits_hit_start(phone_number=customer.phone_number)
     workflow_id = workflow_id_for(str(customer.id))
@@ -96,49 +118,76 @@ def verification_start(*, customer: Customer, again: bool = False) -> Verificati
         WorkflowIDReusePolicy.ALLOW_DUPLICATE if again else WorkflowIDReusePolicy.REJECT_DUPLICATE
     )
 
-    async def start(client: Client) -> str:
+    async def start(client: Client) -> tuple[str, VerificationStatus | None]:
+        operation = WithStartWorkflowOperation(
+            WORKFLOW_TYPE,
+            params,
+            id=workflow_id,
+            task_queue=settings.TEMPORAL_TASK_QUEUE,
+            id_reuse_policy=reuse,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            execution_timeout=timedelta(seconds=params.window_seconds) + EXECUTION_TIMEOUT_MARGIN,
+            task_timeout=WORKFLOW_TASK_TIMEOUT,
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + min(CODE_SENT_WAIT_SECONDS, settings.TEMPORAL_REQUEST_TIMEOUT / 2)
         try:
-            handle = await client.start_workflow(
-                WORKFLOW_TYPE,
-                params,
-                id=workflow_id,
-                task_queue=settings.TEMPORAL_TASK_QUEUE,
-                id_reuse_policy=reuse,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                execution_timeout=timedelta(seconds=params.window_seconds)
-                + EXECUTION_TIMEOUT_MARGIN,
+            update = await asyncio.wait_for(
+                client.start_update_with_start_workflow(
+                    CODE_SENT_UPDATE,
+                    CodeSentInput(),
+                    start_workflow_operation=operation,
+                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                    result_type=VerificationStatus,
+                ),
+                deadline - loop.time(),
             )
-            return handle.result_run_id or ""
-        except WorkflowAlreadyStartedError:
-            description = await client.get_workflow_handle(workflow_id).describe()
-            return description.run_id
+            status = await asyncio.wait_for(update.result(), max(0.0, deadline - loop.time()))
+        except (
+            TimeoutError,
+            WorkflowUpdateRPCTimeoutOrCancelledError,
+            WorkflowAlreadyStartedError,
+        ):
+            # The code is not sent yet (no worker has taken the run, say), or a finished run
+            # holds the id. The start operation knows which run it met, if any.
+            try:
+                run_id = (await operation.workflow_handle()).result_run_id
+            except WorkflowAlreadyStartedError as exc:
+                run_id = exc.run_id
+            except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.CancelledError):
+                run_id = None  # cut off before Temporal answered: ask it
+            return run_id or await _verification_run_id(client, workflow_id), None
+        return status.run_id, status
 
     try:
-        run_id = gateway.call(start)
+        run_id, status = gateway.call(start)
     except TemporalUnavailable:
         # Nothing was sent: a client retrying through an outage must not use up the number's day.
         limits.phone_limits_refund_start(phone_number=customer.phone_number)
         raise
-    return verification_record_started(customer=customer, workflow_id=workflow_id, run_id=run_id)
+    verification = verification_record_started(
+        customer_id=customer.id, workflow_id=workflow_id, run_id=run_id
+    )
+    if status is None:
+        return VerificationView.of_record(verification)
+    return VerificationView.of_status(workflow_id, status)
 
 
 def verification_submit_code(
-    *, customer: Customer, code: str, idempotency_key: str | None = None
+    *, customer_id: uuid.UUID, code: str, idempotency_key: str | None = None
 ) -> SubmitCodeResult:
     """Let the workflow judge one code. A retry with the same key is answered, not recounted.
 
     A run that has ended answers with its final result; a cancelled one refuses
-    VERIFICATION_ENDED, since it has no result to give.
+    VERIFICATION_ENDED, since it has no result to give. No run at all refuses NO_VERIFICATION,
+    and no such customer raises CustomerNotFound.
     """
-    verification = _verification_require(customer=customer)
-    if not verification.is_pending:
-        return _verification_final_answer(verification)
-    hashed = code_hash(workflow_id=verification.workflow_id, code=code)
+    workflow_id = workflow_id_for(str(customer_id))
+    hashed = code_hash(workflow_id=workflow_id, code=code)
     update_id = f"submit-{idempotency_key or uuid.uuid4()}"
 
     async def submit(client: Client) -> SubmitCodeResult:
-        handle = client.get_workflow_handle(verification.workflow_id, run_id=verification.run_id)
-        return await handle.execute_update(
+        return await client.get_workflow_handle(workflow_id).execute_update(
             SUBMIT_CODE_UPDATE,
             SubmitCodeInput(code_hash=hashed),
             id=update_id,
@@ -148,40 +197,44 @@ def verification_submit_code(
     try:
         return _verification_update(submit)
     except _RunClosed:
-        verification = _verification_reconcile(verification)
+        verification = _verification_closed(customer_id)
         if verification.is_pending:
             raise TemporalUnavailable("The verification is finishing; try again.") from None
         return _verification_final_answer(verification)
 
 
-def verification_resend_code(*, customer: Customer) -> ResendCodeResult:
+def verification_resend_code(
+    *, customer_id: uuid.UUID, idempotency_key: str | None = None
+) -> ResendCodeResult:
     """Ask the workflow for a new code; the old one stops working at once.
 
-    Refuses NO_VERIFICATION, VERIFICATION_ENDED, RESEND_COOLDOWN (with `retry_after`),
-    RESEND_LIMIT_REACHED and PHONE_RATE_LIMITED.
+    A retry with the same key is answered, and sends nothing twice. Refuses NO_VERIFICATION,
+    VERIFICATION_ENDED, RESEND_COOLDOWN (with `retry_after`), RESEND_LIMIT_REACHED and
+    PHONE_RATE_LIMITED; no such customer raises CustomerNotFound.
     """
-    verification = _verification_require(customer=customer)
-    if not verification.is_pending:
-        raise VerificationRefused(
-            Refusal.VERIFICATION_ENDED, state=VerificationState(verification.status)
-        )
-    limits.phone_limits_hit_send(phone_number=customer.phone_number)
+    phone_number = (
+        Customer.objects.filter(pk=customer_id).values_list("phone_number", flat=True).first()
+    )
+    if phone_number is None:
+        raise CustomerNotFound
+    workflow_id = workflow_id_for(str(customer_id))
+    update_id = f"resend-{idempotency_key or uuid.uuid4()}"
+    limits.phone_limits_hit_send(phone_number=phone_number)
 
     async def resend(client: Client) -> ResendCodeResult:
-        handle = client.get_workflow_handle(verification.workflow_id, run_id=verification.run_id)
-        return await handle.execute_update(
-            RESEND_CODE_UPDATE, ResendCodeInput(), result_type=ResendCodeResult
+        return await client.get_workflow_handle(workflow_id).execute_update(
+            RESEND_CODE_UPDATE, ResendCodeInput(), id=update_id, result_type=ResendCodeResult
         )
 
     try:
         return _verification_update(resend)
     except _RunClosed:
-        limits.phone_limits_refund_send(phone_number=customer.phone_number)
-        verification = _verification_reconcile(verification)
+        limits.phone_limits_refund_send(phone_number=phone_number)
+        verification = _verification_closed(customer_id)
         state = None if verification.is_pending else VerificationState(verification.status)
         raise VerificationRefused(Refusal.VERIFICATION_ENDED, state=state) from None
     except VerificationRefused:
-        limits.phone_limits_refund_send(phone_number=customer.phone_number)
+        limits.phone_limits_refund_send(phone_number=phone_number)
         raise
 
 
@@ -190,25 +243,22 @@ def verification_cancel(*, customer: Customer, reason: str = "") -> CancelResult
 
     Cancelling a run that has ended changes nothing and says so (`cancelled=False`).
     """
-    verification = _verification_require(customer=customer)
-    if not verification.is_pending:
-        return CancelResult(cancelled=False, state=VerificationState(verification.status))
+    workflow_id = workflow_id_for(str(customer.id))
 
     async def cancel(client: Client) -> CancelResult:
-        handle = client.get_workflow_handle(verification.workflow_id, run_id=verification.run_id)
-        return await handle.execute_update(
+        return await client.get_workflow_handle(workflow_id).execute_update(
             CANCEL_UPDATE, CancelInput(reason=reason), result_type=CancelResult
         )
 
     try:
         return _verification_update(cancel)
     except _RunClosed:
-        verification = _verification_reconcile(verification)
+        verification = _verification_closed(customer.id)
         return CancelResult(cancelled=False, state=VerificationState(verification.status))
 
 
-def verification_start_again(*, customer: Customer) -> tuple[Verification, bool]:
-    """Start a new run once the last one has ended; return (run, started).
+def verification_start_again(*, customer: Customer) -> tuple[VerificationView, bool]:
+    """Start a new run once the last one has ended; return (its view, started).
 
     A run that is still pending is returned as it is, so a double submit starts one run. At most
     VERIFICATION_MAX_RUNS_PER_DAY runs, the first included, start in any 24 hours. Refuses
@@ -216,12 +266,12 @@ def verification_start_again(*, customer: Customer) -> tuple[Verification, bool]
     """
     if customer.phone_verified:
         raise VerificationRefused(Refusal.ALREADY_VERIFIED)
-    current = verification_get_current(customer=customer)
-    if current is not None and current.is_pending:
-        # The workflow may have ended a moment before its outcome activity recorded it.
-        view = verification_get_view(customer=customer)
-        if view is None or view.state == VerificationState.PENDING:
+    current = verification_get_view(customer_id=customer.id)
+    if current is not None and current.state == VerificationState.PENDING:
+        if current.live:
             return current, False
+        # Recorded as pending, yet no longer running: record how it really ended first.
+        current = VerificationView.of_record(_verification_closed(customer.id))
     limit = max(1, settings.VERIFICATION_MAX_RUNS_PER_DAY)  # the first run always counts
     recent = list(
         Verification.objects.filter(
@@ -239,27 +289,19 @@ def verification_start_again(*, customer: Customer) -> tuple[Verification, bool]
             retry_after=max(1, int((retry_at - timezone.now()).total_seconds())),
         )
     if current is not None:
-        _verification_wait_closed(current)
-    verification = verification_start(customer=customer, again=current is not None)
-    return verification, verification != current
+        _verification_wait_closed(current.workflow_id, current.run_id)
+    return verification_start(customer=customer, again=current is not None), True
 
 
 class _RunClosed(Exception):
-    """The workflow run has already closed, so it takes no more updates."""
-
-
-def _verification_require(*, customer: Customer) -> Verification:
-    verification = verification_get_current(customer=customer)
-    if verification is None:
-        raise VerificationRefused(Refusal.NO_VERIFICATION)
-    return verification
+    """No run of the workflow is open, so it takes no updates: the database has the rest."""
 
 
 def _verification_update(operation: Callable[[Client], Awaitable[T]]) -> T:
     """Run an update through the gateway, turning Temporal's answers into ours.
 
-    A rejected update becomes the VerificationRefused its validator named; a closed run
-    becomes _RunClosed; no worker answering in time becomes TemporalUnavailable.
+    A rejected update becomes the VerificationRefused its validator named; a closed or missing
+    run becomes _RunClosed; no worker answering in time becomes TemporalUnavailable.
     """
     try:
         return gateway.call(operation)
@@ -289,6 +331,19 @@ def _verification_refusal(exc: WorkflowUpdateFailedError) -> Exception:
     return VerificationRefused(reason)
 
 
+def _verification_closed(customer_id: uuid.UUID | str) -> Verification:
+    """The customer's last run, which Temporal says is closed or never was; recorded if not yet.
+
+    Raises CustomerNotFound, or refuses NO_VERIFICATION, when there is no run to speak of.
+    """
+    verification = verification_get_current(customer_id=customer_id)
+    if verification is None:
+        if not Customer.objects.filter(pk=customer_id).exists():
+            raise CustomerNotFound
+        raise VerificationRefused(Refusal.NO_VERIFICATION)
+    return _verification_reconcile(verification)
+
+
 def _verification_final_answer(verification: Verification) -> SubmitCodeResult:
     state = VerificationState(verification.status)
     result = FINAL_RESULTS.get(state)
@@ -303,7 +358,6 @@ def _verification_reconcile(verification: Verification) -> Verification:
     A run records its own end, except when someone terminates it (say, from the Temporal UI) or
     it hits its execution timeout; then the database would say pending forever.
     """
-    verification.refresh_from_db()
     if not verification.is_pending:
         return verification
 
@@ -325,9 +379,20 @@ def _verification_reconcile(verification: Verification) -> Verification:
     return verification
 
 
-def _verification_wait_closed(verification: Verification) -> None:
+async def _verification_run_id(client: Client, workflow_id: str) -> str:
+    """The id of the workflow's current run; TemporalUnavailable if it never started."""
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise TemporalUnavailable("Temporal did not start the verification in time.") from exc
+        raise
+    return description.run_id
+
+
+def _verification_wait_closed(workflow_id: str, run_id: str) -> None:
     async def wait(client: Client) -> None:
-        handle = client.get_workflow_handle(verification.workflow_id, run_id=verification.run_id)
+        handle = client.get_workflow_handle(workflow_id, run_id=run_id)
         try:
             await handle.result()
         except WorkflowFailureError:

@@ -7,7 +7,6 @@ in one session slot (POST, redirect, GET), which a double submit overwrites rath
 """
 
 import math
-import time
 from datetime import datetime
 
 from django.conf import settings
@@ -25,12 +24,7 @@ from verification import services
 from verification.contracts import Refusal, VerificationResult, VerificationState
 from verification.errors import VerificationRefused
 from verification.forms import CodeForm
-from verification.selectors import VerificationView, verification_get_view
-
-# Right after signup or a resend the code is still on its way; wait this long for it so the
-# page can show its expiry rather than "on its way".
-CODE_WAIT_SECONDS = 2.0
-CODE_WAIT_INTERVAL = 0.1
+from verification.selectors import verification_get_view
 
 
 @never_cache
@@ -46,7 +40,7 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
     else:
         form = CodeForm.blank()
 
-    view = _verification_view_with_code(customer)
+    view = verification_get_view(customer_id=customer.id)
     if view is None:
         return redirect("verification:failed", customer_id=customer.id)
     if view.state == VerificationState.VERIFIED:
@@ -80,7 +74,7 @@ def verification_resend(request: HttpRequest, customer_id) -> HttpResponse:
     """Ask the workflow for a new code, then show the code page with what happened."""
     customer = get_object_or_404(Customer, pk=customer_id)
     try:
-        services.verification_resend_code(customer=customer)
+        services.verification_resend_code(customer_id=customer.id)
     except VerificationRefused as exc:
         if exc.reason not in (Refusal.NO_VERIFICATION, Refusal.VERIFICATION_ENDED):
             _notice_set(request, customer, exc.notice_level, str(exc))
@@ -102,7 +96,7 @@ def verification_verified(request: HttpRequest, customer_id) -> HttpResponse:
     """The success page, once the workflow has said so."""
     customer = get_object_or_404(Customer, pk=customer_id)
     if not customer.phone_verified:
-        view = verification_get_view(customer=customer)
+        view = verification_get_view(customer_id=customer.id)
         if view is None or view.state != VerificationState.VERIFIED:
             return redirect("verification:verify", customer_id=customer.id)
     _notice_pop(request, customer)
@@ -118,7 +112,7 @@ def verification_failed(request: HttpRequest, customer_id) -> HttpResponse:
     customer = get_object_or_404(Customer, pk=customer_id)
     if customer.phone_verified:
         return redirect("verification:verified", customer_id=customer.id)
-    view = verification_get_view(customer=customer)
+    view = verification_get_view(customer_id=customer.id)
     if view is not None and view.state == VerificationState.PENDING:
         return redirect("verification:verify", customer_id=customer.id)
     if view is not None and view.state == VerificationState.VERIFIED:
@@ -154,7 +148,7 @@ def verification_start_again(request: HttpRequest, customer_id) -> HttpResponse:
 def _submit_code(request: HttpRequest, customer: Customer, form: CodeForm) -> HttpResponse:
     try:
         answer = services.verification_submit_code(
-            customer=customer,
+            customer_id=customer.id,
             code=form.cleaned_data["code"],
             idempotency_key=form.idempotency_key(),
         )
@@ -170,7 +164,7 @@ def _submit_code(request: HttpRequest, customer: Customer, form: CodeForm) -> Ht
     if answer.result == VerificationResult.INCORRECT_CODE:
         _notice_set(request, customer, "error", f"That code is not right. {attempts_left}")
     elif answer.result == VerificationResult.CODE_EXPIRED:
-        view = verification_get_view(customer=customer)
+        view = verification_get_view(customer_id=customer.id)
         if view is None or view.state != VerificationState.PENDING:
             return redirect("verification:failed", customer_id=customer.id)
         _notice_set(
@@ -182,20 +176,6 @@ def _submit_code(request: HttpRequest, customer: Customer, form: CodeForm) -> Ht
     else:
         return redirect("verification:failed", customer_id=customer.id)
     return redirect("verification:verify", customer_id=customer.id)
-
-
-def _verification_view_with_code(customer: Customer) -> VerificationView | None:
-    deadline = time.monotonic() + CODE_WAIT_SECONDS
-    while True:
-        view = verification_get_view(customer=customer)
-        waiting = (
-            view is not None
-            and view.state == VerificationState.PENDING
-            and view.code_expires_at is None
-        )
-        if not waiting or time.monotonic() >= deadline:
-            return view
-        time.sleep(CODE_WAIT_INTERVAL)
 
 
 def _seconds_until(moment: datetime | None, now: datetime) -> int | None:

@@ -1,6 +1,6 @@
 """What the worker's activities do (worker process): text a code.
 
-`activities.py` wraps these thinly; the outcome of a run is written by `records.py`. Nothing here
+`activities.py` wraps these thinly; the database rows are written by `records.py`. Nothing here
 calls Temporal, and nothing in the web process imports this module.
 """
 
@@ -13,6 +13,7 @@ from coffeeshop.phones import phone_mask
 from customers.models import Customer
 from verification.codes import code_generate, code_hash
 from verification.contracts import SendCodeResult
+from verification.records import verification_record_started
 from verification.sms import sms_send
 
 logger = logging.getLogger(__name__)
@@ -23,14 +24,19 @@ class CustomerNotFound(Exception):
 
 
 def verification_send_code(
-    *, customer_id: str, workflow_id: str, ttl_seconds: int
+    *, customer_id: str, workflow_id: str, run_id: str, ttl_seconds: int
 ) -> SendCodeResult:
-    """Make a code, text it to the customer, and return only its hash and expiry."""
+    """Make a code, text it to the customer, and return only its hash and expiry.
+
+    The run is recorded first if the web process has not recorded it yet.
+    """
     phone_number = (
         Customer.objects.filter(pk=customer_id).values_list("phone_number", flat=True).first()
     )
     if phone_number is None:
         raise CustomerNotFound(customer_id)
+    if run_id:
+        verification_record_started(customer_id=customer_id, workflow_id=workflow_id, run_id=run_id)
     code = code_generate()
     expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
     minutes = max(1, round(ttl_seconds / 60))

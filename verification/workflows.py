@@ -1,7 +1,13 @@
-"""The phone verification workflow. Deterministic: no Django, no I/O, only activities.
+"""The phone verification workflow (worker process, sandboxed). Deterministic: no Django, no I/O,
+only activities.
 
 The attempt count, the current code's hash and its expiry live here and nowhere else; Temporal
 rebuilds them by replay after any crash.
+
+Both activities run as local activities, inside the workflow task that needs them: a send or an
+outcome costs one marker event instead of an activity's three events and a second workflow task.
+A run that is verified right away takes 16 events: 8 for the start with its first code, 8 for the
+right code with its outcome.
 """
 
 import hmac
@@ -11,11 +17,12 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from verification.contracts import (
         CANCEL_UPDATE,
+        CODE_SENT_UPDATE,
         CUSTOMER_NOT_FOUND_ERROR,
         FINAL_RESULTS,
         INVALID_ARGUMENT_ERROR,
@@ -27,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_TYPE,
         CancelInput,
         CancelResult,
+        CodeSentInput,
         RecordOutcomeInput,
         Refusal,
         ResendCodeInput,
@@ -42,8 +50,8 @@ with workflow.unsafe.imports_passed_through():
         VerifyPhoneOutcome,
     )
 
-# Short, so a worker killed mid-activity costs a customer seconds, not half a minute: the retry
-# waits for this timeout before another worker takes the task.
+# Per attempt. Short, so a provider that hangs costs a customer seconds; a worker that dies
+# mid-send is replaced after the workflow task timeout instead (see services.WORKFLOW_TASK_TIMEOUT).
 SEND_CODE_TIMEOUT = timedelta(seconds=10)
 SEND_CODE_DEADLINE = timedelta(minutes=10)
 SEND_CODE_RETRY = RetryPolicy(
@@ -52,8 +60,10 @@ SEND_CODE_RETRY = RetryPolicy(
     non_retryable_error_types=[CUSTOMER_NOT_FOUND_ERROR],
 )
 RECORD_OUTCOME_TIMEOUT = timedelta(seconds=10)
+# No deadline: an outcome must reach the database, however long the database is away. Whoever
+# waits for the answer meanwhile gets 503 from the web tier's bound, and their retry the answer.
 RECORD_OUTCOME_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 # What the web tier sends: an HMAC-SHA256 in lower-case hex. Anything else is refused unread, so
 # no malformed input can cost an attempt or reach hmac.compare_digest.
@@ -75,6 +85,7 @@ class VerifyPhoneWorkflow:
         self._last_send_requested_at: datetime | None = None
         self._send_requested = False
         self._sending = False
+        self._outcome: workflow.ActivityHandle[None] | None = None
         self._window_ends_at = workflow.now() + timedelta(seconds=input.window_seconds)
         self._request_send()
 
@@ -98,46 +109,48 @@ class VerifyPhoneWorkflow:
                     pass
             self._expire_if_due()
 
-        info = workflow.info()
-        await workflow.execute_activity(
-            RECORD_OUTCOME_ACTIVITY,
-            RecordOutcomeInput(
-                customer_id=input.customer_id,
-                workflow_id=info.workflow_id,
-                run_id=info.run_id,
-                state=self._state,
-                finished_at=workflow.now(),
-            ),
-            start_to_close_timeout=RECORD_OUTCOME_TIMEOUT,
-            retry_policy=RECORD_OUTCOME_RETRY,
-        )
+        await self._record_outcome()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return VerifyPhoneOutcome(state=self._state, attempts_used=self._attempts)
 
-    @workflow.update(name=SUBMIT_CODE_UPDATE)
-    async def submit_code(self, input: SubmitCodeInput) -> SubmitCodeResult:
-        """Check one code. Every wrong or expired submission costs an attempt."""
+    @workflow.update(name=CODE_SENT_UPDATE)
+    async def code_sent(self, input: CodeSentInput) -> VerificationStatus:
+        """Answer once the current code is on its way (or the run has ended): the live status."""
         await workflow.wait_condition(
             lambda: self._state is not VerificationState.PENDING or self._code_ready()
         )
         if self._state is not VerificationState.PENDING:
-            return self._final_answer()
+            await self._record_outcome()
+        return self.status()
+
+    @workflow.update(name=SUBMIT_CODE_UPDATE)
+    async def submit_code(self, input: SubmitCodeInput) -> SubmitCodeResult:
+        """Check one code. Every wrong or expired submission costs an attempt.
+
+        An answer that ends the run is given only once the outcome is in the database, so a
+        client told SUCCESS reads `phone_verified: true` at once.
+        """
+        await workflow.wait_condition(
+            lambda: self._state is not VerificationState.PENDING or self._code_ready()
+        )
+        if self._state is not VerificationState.PENDING:
+            return await self._final_answer()
         assert self._code_hash is not None and self._code_expires_at is not None
 
         self._attempts += 1
         if workflow.now() >= self._code_expires_at:
             if self._attempts_remaining() == 0:
                 self._end(VerificationState.FAILED)
-                return self._final_answer()
+                return await self._final_answer()
             if self._sends < self._input.max_sends:
                 self._request_send()
             return SubmitCodeResult(VerificationResult.CODE_EXPIRED, self._attempts_remaining())
         if hmac.compare_digest(self._code_hash, input.code_hash):
             self._end(VerificationState.VERIFIED)
-            return self._final_answer()
+            return await self._final_answer()
         if self._attempts_remaining() == 0:
             self._end(VerificationState.FAILED)
-            return self._final_answer()
+            return await self._final_answer()
         return SubmitCodeResult(VerificationResult.INCORRECT_CODE, self._attempts_remaining())
 
     @submit_code.validator
@@ -177,12 +190,13 @@ class VerifyPhoneWorkflow:
             )
 
     @workflow.update(name=CANCEL_UPDATE)
-    def cancel(self, input: CancelInput) -> CancelResult:
+    async def cancel(self, input: CancelInput) -> CancelResult:
         """End a pending verification as cancelled; an ended one is left as it is."""
-        if self._state is not VerificationState.PENDING:
-            return CancelResult(cancelled=False, state=self._state)
-        self._end(VerificationState.CANCELLED)
-        return CancelResult(cancelled=True, state=self._state)
+        cancelled = self._state is VerificationState.PENDING
+        if cancelled:
+            self._end(VerificationState.CANCELLED)
+        await self._record_outcome()
+        return CancelResult(cancelled=cancelled, state=self._state)
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> VerificationStatus:
@@ -193,6 +207,7 @@ class VerifyPhoneWorkflow:
             resend_at = self._last_send_requested_at + timedelta(
                 seconds=self._input.resend_cooldown_seconds
             )
+        info = workflow.info()
         return VerificationStatus(
             state=self._state,
             attempts_remaining=self._attempts_remaining(),
@@ -200,6 +215,8 @@ class VerifyPhoneWorkflow:
             code_expires_at=self._code_expires_at if pending else None,
             resend_available_at=resend_at,
             window_ends_at=self._window_ends_at,
+            run_id=info.run_id,
+            started_at=info.start_time,
         )
 
     def _request_send(self) -> None:
@@ -215,23 +232,26 @@ class VerifyPhoneWorkflow:
         info = workflow.info()
         deadline = min(SEND_CODE_DEADLINE, self._window_ends_at - workflow.now())
         try:
-            sent = await workflow.execute_activity(
+            sent = await workflow.execute_local_activity(
                 SEND_CODE_ACTIVITY,
                 SendCodeInput(
                     customer_id=self._input.customer_id,
                     workflow_id=info.workflow_id,
                     ttl_seconds=self._input.code_ttl_seconds,
+                    run_id=info.run_id,
                 ),
                 result_type=SendCodeResult,
                 start_to_close_timeout=SEND_CODE_TIMEOUT,
                 schedule_to_close_timeout=max(deadline, SEND_CODE_TIMEOUT),
                 retry_policy=SEND_CODE_RETRY,
             )
-        except ActivityError as err:
+        except FailureError as err:
+            # A local activity's failure may arrive wrapped in an ActivityError or bare (its
+            # ApplicationError, or the timeout that ended its retries).
+            cause = err.cause if isinstance(err, ActivityError) else err
             if self._state is VerificationState.PENDING:
                 gone = (
-                    isinstance(err.cause, ApplicationError)
-                    and err.cause.type == CUSTOMER_NOT_FOUND_ERROR
+                    isinstance(cause, ApplicationError) and cause.type == CUSTOMER_NOT_FOUND_ERROR
                 )
                 self._end(VerificationState.CANCELLED if gone else VerificationState.FAILED)
             workflow.logger.warning("No code could be delivered; the run ends %s.", self._state)
@@ -242,6 +262,24 @@ class VerifyPhoneWorkflow:
             return  # superseded by a newer send, or ended while this one was in flight
         self._code_hash = sent.code_hash
         self._code_expires_at = sent.expires_at
+
+    async def _record_outcome(self) -> None:
+        """Write how the run ended to the database, once; every caller waits until it is done."""
+        if self._outcome is None:
+            info = workflow.info()
+            self._outcome = workflow.start_local_activity(
+                RECORD_OUTCOME_ACTIVITY,
+                RecordOutcomeInput(
+                    customer_id=self._input.customer_id,
+                    workflow_id=info.workflow_id,
+                    run_id=info.run_id,
+                    state=self._state,
+                    finished_at=workflow.now(),
+                ),
+                start_to_close_timeout=RECORD_OUTCOME_TIMEOUT,
+                retry_policy=RECORD_OUTCOME_RETRY,
+            )
+        await self._outcome
 
     def _code_ready(self) -> bool:
         return not (self._sending or self._send_requested) and self._code_hash is not None
@@ -267,7 +305,8 @@ class VerifyPhoneWorkflow:
         self._state = state
         self._code_hash = None
 
-    def _final_answer(self) -> SubmitCodeResult:
+    async def _final_answer(self) -> SubmitCodeResult:
+        await self._record_outcome()
         result = FINAL_RESULTS.get(self._state)
         if result is None:
             raise ApplicationError(

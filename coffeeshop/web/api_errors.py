@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from temporalio.service import RPCError
 
-from coffeeshop.errors import Refused, Unavailable
+from coffeeshop.errors import NotFound, Refused, Unavailable
 from coffeeshop.temporal.client import TemporalUnavailable
 from coffeeshop.web.parsers import PayloadTooLarge
 
@@ -61,7 +61,7 @@ def error_body(code: str, message: str, fields: dict[str, list[str]] | None = No
 
 
 def exception_handler(exc: Exception, context: dict) -> Response | None:
-    """DRF's handler, reshaped into our error body; refusals and outages mapped by their type."""
+    """DRF's handler, reshaped into our error body; our errors mapped by their type."""
     if isinstance(exc, Refused):
         return _refused_response(exc)
     if isinstance(exc, Unavailable):
@@ -72,7 +72,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         return _unavailable_response(
             TemporalUnavailable(), "Temporal could not take the request. Try again shortly."
         )
-    if isinstance(exc, Http404):
+    if isinstance(exc, NotFound):
+        exc = exceptions.NotFound(str(exc))
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()

@@ -38,7 +38,7 @@ def test_signup_is_throttled_per_ip_even_for_invalid_requests():
     assert_throttled(third, at_most=3600)
 
 
-def test_verify_and_resend_are_throttled_per_ip():
+def test_verify_and_resend_are_throttled_per_ip(temporal):
     verify = f"/v1/customers/{uuid.uuid4()}:verify"
     resend = f"/v1/customers/{uuid.uuid4()}:resendCode"
 

@@ -74,7 +74,7 @@ def test_seed_four_digit_code_is_well_formed_whatever_the_configured_length(
     assert response.status_code == 200
 
 
-def test_verify_unknown_customer_answers_404(api, transactional_db):
+def test_verify_unknown_customer_answers_404(api, temporal, transactional_db):
     response = verify(api, uuid.uuid4(), "1234")
 
     assert response.status_code == 404
@@ -120,10 +120,11 @@ def test_no_worker_answers_503_in_bound_and_the_retry_is_not_counted_twice(
 ):
     from customers.services import customer_sign_up
 
-    customer, _ = customer_sign_up(
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+    signup = customer_sign_up(
         first_name="No", last_name="Worker", email="n@example.com", phone_number="+447700900999"
     )
-    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+    customer = signup.customer
 
     started = time.monotonic()
     stalled = verify(api, customer.id, "0000", key="attempt-1")
@@ -133,6 +134,7 @@ def test_no_worker_answers_503_in_bound_and_the_retry_is_not_counted_twice(
     settings.TEMPORAL_REQUEST_TIMEOUT = 10
     retried = verify(api, customer.id, "0000", key="attempt-1")
 
+    assert signup.verification.state == "pending" and signup.verification.code_expires_at is None
     assert stalled.status_code == 503
     assert stalled.json()["error"]["code"] == "temporal_unavailable"
     assert elapsed < 5
@@ -196,7 +198,7 @@ def test_verification_status_is_live_while_pending_and_from_the_db_after(api, cu
     assert code not in str(live) + str(ended)
 
 
-def test_verification_status_of_unknown_customer_answers_404(api, transactional_db):
+def test_verification_status_of_unknown_customer_answers_404(api, temporal, transactional_db):
     response = api.get(f"/v1/customers/{uuid.uuid4()}/verification")
 
     assert response.status_code == 404

@@ -13,7 +13,9 @@ from customers.models import Customer
 from tests.conftest import final_status, latest_code, sent_codes, wrong_code
 from verification import services
 from verification.contracts import (
+    RESEND_CODE_UPDATE,
     Refusal,
+    ResendCodeInput,
     VerificationResult,
     VerificationState,
     VerifyPhoneOutcome,
@@ -25,7 +27,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def submit(customer, code, key=None):
-    return services.verification_submit_code(customer=customer, code=code, idempotency_key=key)
+    return services.verification_submit_code(
+        customer_id=customer.id, code=code, idempotency_key=key
+    )
 
 
 def test_right_code_verifies_the_phone_and_records_it(sign_up, sms_outbox):
@@ -60,13 +64,13 @@ def test_workflow_refusals_arrive_typed_with_their_details(settings, sign_up, sm
     latest_code(sms_outbox, customer.phone_number)
 
     with pytest.raises(VerificationRefused) as cooldown:
-        services.verification_resend_code(customer=customer)
+        services.verification_resend_code(customer_id=customer.id)
     settings.VERIFICATION_RESEND_COOLDOWN = 0
     other = sign_up()
     latest_code(sms_outbox, other.phone_number)
-    sent = services.verification_resend_code(customer=other)
+    sent = services.verification_resend_code(customer_id=other.id)
     with pytest.raises(VerificationRefused) as limit:
-        services.verification_resend_code(customer=other)
+        services.verification_resend_code(customer_id=other.id)
 
     assert cooldown.value.reason is Refusal.RESEND_COOLDOWN
     assert 1 <= cooldown.value.retry_after <= 30 and cooldown.value.status == 429
@@ -132,20 +136,23 @@ def test_run_terminated_from_outside_is_recorded_as_cancelled_on_next_submit(
     assert run.status == "cancelled" and run.finished_at is not None
 
 
-def test_deleted_customer_ends_the_run_cancelled_without_retrying_forever(
-    worker, sms_outbox, transactional_db
+def test_a_send_for_a_deleted_customer_ends_the_run_cancelled_without_retrying(
+    worker, settings, sms_outbox, transactional_db
 ):
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
     customer = Customer.objects.create(
         first_name="Gone", last_name="Soon", email="g@example.com", phone_number="+447700900111"
     )
-    run = services.verification_start(customer=customer)
+    run = services.verification_start(customer=customer)  # the first code goes out
     Customer.objects.filter(pk=customer.pk).delete()
 
-    async def outcome(client):
+    async def resend_then_outcome(client):
         handle = client.get_workflow_handle(
             run.workflow_id, run_id=run.run_id, result_type=VerifyPhoneOutcome
         )
+        await handle.execute_update(RESEND_CODE_UPDATE, ResendCodeInput())
         return await handle.result()
 
-    result = worker.run(outcome, timeout=15)
+    result = worker.run(resend_then_outcome, timeout=15)
     assert result.state == VerificationState.CANCELLED
+    assert len(sent_codes(sms_outbox, "+447700900111")) == 1

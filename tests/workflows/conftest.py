@@ -10,7 +10,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import uuid4
@@ -18,13 +18,21 @@ from uuid import uuid4
 import pytest
 from temporalio import activity
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from tests.temporal_server import TemporalDevServer
 from verification.contracts import (
     CANCEL_UPDATE,
+    CODE_SENT_UPDATE,
     RECORD_OUTCOME_ACTIVITY,
     RESEND_CODE_UPDATE,
     SEND_CODE_ACTIVITY,
@@ -33,6 +41,7 @@ from verification.contracts import (
     WORKFLOW_TYPE,
     CancelInput,
     CancelResult,
+    CodeSentInput,
     RecordOutcomeInput,
     ResendCodeInput,
     ResendCodeResult,
@@ -142,6 +151,7 @@ class StubActivities:
         self.send_calls: list[SendCodeInput] = []
         self.codes: list[str] = []
         self.outcomes: list[RecordOutcomeInput] = []
+        self.outcome_recorded_at: float | None = None
         self.send_failure: Exception | None = None
         self._lock = threading.Lock()
         self._outcome_released = threading.Event()
@@ -174,6 +184,7 @@ class StubActivities:
             with self._lock:
                 self.outcomes.append(input)
             self._outcome_released.wait(OUTCOME_HOLD_LIMIT)
+            self.outcome_recorded_at = time.monotonic()
 
         return [send_code, record_outcome]
 
@@ -185,10 +196,12 @@ class WorkflowHarness:
         self.task_queue = str(uuid4())
         self.stubs = StubActivities()
         self.input: VerifyPhoneInput | None = None
+        self.started: VerificationStatus | None = None
         self._loop = loop
         self._client = client
         self._handle: WorkflowHandle[Any, VerifyPhoneOutcome] | None = None
         self._executor = ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="stub-activity")
+        self._background = ThreadPoolExecutor(2, thread_name_prefix="background-call")
         self._worker: Worker | None = None
         self._worker_task: asyncio.Task[None] | None = None
 
@@ -199,9 +212,10 @@ class WorkflowHarness:
         self.stubs.send_failure = error
 
     def hold_outcome(self) -> None:
-        """Keep an ended run open, its outcome activity waiting, until `release_outcome()`.
+        """Keep the outcome activity waiting, and so the ended run open, until `release_outcome()`.
 
-        A closed run takes no more updates; holding it open is how a test asks an ended run.
+        The activity runs inside a workflow task, so while it waits the run takes in nothing
+        else: what arrives meanwhile is handled once it is released.
         """
         self.stubs.hold_outcome()
 
@@ -209,18 +223,52 @@ class WorkflowHarness:
         self.stubs.release_outcome()
 
     def start(self, input: VerifyPhoneInput | None = None) -> WorkflowHandle:
-        """Start the run for `input` (by default `verify_input()`) and return its handle."""
+        """Start the run for `input` (by default `verify_input()`) as signup does, with
+        Update-with-Start: answered once the first code is sent. Return the run's handle."""
         self.input = input or verify_input()
-        self._handle = self._run(
-            self._client.start_workflow(
+        input_ = self.input
+
+        async def update_with_start() -> tuple[VerificationStatus, WorkflowHandle]:
+            # Made on the loop: the operation holds a future of the loop it is made on.
+            operation = WithStartWorkflowOperation(
                 WORKFLOW_TYPE,
-                self.input,
-                id=workflow_id_for(self.input.customer_id),
+                input_,
+                id=workflow_id_for(input_.customer_id),
                 task_queue=self.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                 result_type=VerifyPhoneOutcome,
             )
-        )
+            status = await self._client.execute_update_with_start_workflow(
+                CODE_SENT_UPDATE,
+                CodeSentInput(),
+                start_workflow_operation=operation,
+                result_type=VerificationStatus,
+            )
+            return status, await operation.workflow_handle()
+
+        self.started, self._handle = self._run(update_with_start())
         return self._handle
+
+    def in_background(self, call: Callable[..., T], *args: object) -> "Future[T]":
+        """Start `call(*args)` on another thread; its answer arrives in the returned future."""
+        return self._background.submit(call, *args)
+
+    def wait_for_outcome_call(self) -> None:
+        """Wait until the outcome activity has been called (and, if held, is waiting)."""
+        wait_until(lambda: self.stubs.outcomes)
+
+    def late(self, call: Callable[..., object], *args: object) -> str:
+        """What a run that has ended makes of `call(*args)`: "refused:<type>" when a validator
+        refused it while the run was still open, "closed" when the run had closed already."""
+        try:
+            call(*args)
+        except WorkflowUpdateFailedError as failed:
+            assert isinstance(failed.cause, ApplicationError), failed.cause
+            return f"refused:{failed.cause.type}"
+        except RPCError as error:
+            assert error.status == RPCStatusCode.NOT_FOUND, error
+            return "closed"
+        raise AssertionError(f"{call.__name__} was answered after the run ended")
 
     # Talking to the run
 
@@ -355,6 +403,7 @@ class WorkflowHarness:
 
         if self._worker is not None:
             self._run(stop_worker())
+        self._background.shutdown(wait=True)
         self._executor.shutdown(wait=True)
 
 
