@@ -34,3 +34,10 @@ class Unavailable(Exception):
 
     code = "unavailable"
     retry_after = 30
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database did not answer (stopped, restarting, or unreachable)."""
+
+    code = "database_unavailable"
+    retry_after = 5

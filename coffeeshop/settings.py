@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "coffeeshop.web.pages.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "coffeeshop.urls"
@@ -200,6 +201,8 @@ VERIFICATION_MAX_SENDS = env.int("VERIFICATION_MAX_SENDS", default=5)
 VERIFICATION_WINDOW = env.int("VERIFICATION_WINDOW", default=24 * 60 * 60)
 VERIFICATION_DEMO_CODE = env.str("VERIFICATION_DEMO_CODE", default="")
 VERIFICATION_MAX_RUNS_PER_DAY = env.int("VERIFICATION_MAX_RUNS_PER_DAY", default=3)
+# How often the worker's schedule records runs that closed without recording their outcome.
+VERIFICATION_RECONCILE_INTERVAL = env.int("VERIFICATION_RECONCILE_INTERVAL", default=60)
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
 # SMS-pumping guards per phone number, across customers; 0 turns one off.

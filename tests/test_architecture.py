@@ -29,8 +29,8 @@ PUBLIC_SURFACE = {
 # verification extends the customer admin the way Django's docs extend the User admin.
 ADMIN_EXTENSIONS = {("verification.admin", "customers.admin")}
 
-# Modules by the process that runs them. `contracts`, `codes`, `records`, `models` and `checks`
-# serve both and are in neither list.
+# Modules by the process that runs them. `contracts`, `codes`, `records`, `reconciliation`,
+# `models` and `checks` serve both and are in neither list.
 WORKER_MODULES = {
     "verification.workflows",
     "verification.activities",
@@ -175,6 +175,8 @@ def test_every_module_is_assigned_a_process_or_shared():
         "verification.contracts",
         "verification.codes",
         "verification.records",
+        "verification.reconciliation",
+        "verification.management.commands.reconcile_verifications",
         "verification.models",
         "verification.checks",
         "verification.apps",

@@ -1,9 +1,10 @@
-"""The activities (worker process): thin, synchronous wrappers around `worker_services` and
-`records`. They run in the worker's thread pool, carry ids rather than model instances, and are
-safe to retry."""
+"""The activities (worker process): thin wrappers around `worker_services`, `records` and
+`reconciliation`. The synchronous ones run in the worker's thread pool; all carry ids rather than
+model instances, and are safe to retry."""
 
 import functools
 from collections.abc import Callable
+from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
 from django.db import close_old_connections
@@ -13,12 +14,16 @@ from temporalio.exceptions import ApplicationError
 from verification import records, worker_services
 from verification.contracts import (
     CUSTOMER_NOT_FOUND_ERROR,
+    RECONCILE_ACTIVITY,
     RECORD_OUTCOME_ACTIVITY,
     SEND_CODE_ACTIVITY,
+    ReconcileInput,
+    ReconcileResult,
     RecordOutcomeInput,
     SendCodeInput,
     SendCodeResult,
 )
+from verification.reconciliation import verifications_reconcile
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,4 +71,13 @@ def record_verification_outcome(input: RecordOutcomeInput) -> None:
     )
 
 
-ACTIVITIES = [send_verification_code, record_verification_outcome]
+@activity.defn(name=RECONCILE_ACTIVITY)
+async def reconcile_verifications(input: ReconcileInput) -> ReconcileResult:
+    # Async, unlike the others: it asks Temporal about runs through the worker's own client.
+    reconciled = await verifications_reconcile(
+        client=activity.client(), settle_time=timedelta(seconds=input.settle_seconds)
+    )
+    return ReconcileResult(reconciled=reconciled)
+
+
+ACTIVITIES = [send_verification_code, record_verification_outcome, reconcile_verifications]

@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 WORKFLOW_TYPE = "VerifyPhoneWorkflow"
+RECONCILE_WORKFLOW_TYPE = "ReconcileVerificationsWorkflow"
 WORKFLOW_ID_PREFIX = "verify-phone-"
 CODE_SENT_UPDATE = "code_sent"
 SUBMIT_CODE_UPDATE = "submit_code"
@@ -18,6 +19,8 @@ CANCEL_UPDATE = "cancel"
 STATUS_QUERY = "status"
 SEND_CODE_ACTIVITY = "send_verification_code"
 RECORD_OUTCOME_ACTIVITY = "record_verification_outcome"
+RECONCILE_ACTIVITY = "reconcile_verifications"
+RECONCILE_SCHEDULE_PREFIX = "reconcile-verifications-"
 
 # ApplicationError types that never reach a person: the workflow handles them itself.
 CUSTOMER_NOT_FOUND_ERROR = "CustomerNotFound"
@@ -27,6 +30,11 @@ INVALID_ARGUMENT_ERROR = "InvalidArgument"
 def workflow_id_for(customer_id: str) -> str:
     """Return the id of the verification workflow of one customer."""
     return f"{WORKFLOW_ID_PREFIX}{customer_id}"
+
+
+def reconcile_schedule_id_for(task_queue: str) -> str:
+    """Return the id of the reconciliation schedule of the workers on `task_queue`."""
+    return f"{RECONCILE_SCHEDULE_PREFIX}{task_queue}"
 
 
 class VerificationState(StrEnum):
@@ -148,6 +156,18 @@ class RecordOutcomeInput:
     run_id: str
     state: VerificationState
     finished_at: datetime
+
+
+@dataclass
+class ReconcileInput:
+    """One pass of reconciliation: rows younger than `settle_seconds` are left alone."""
+
+    settle_seconds: int = 10
+
+
+@dataclass
+class ReconcileResult:
+    reconciled: int
 
 
 FINAL_RESULTS = {

@@ -47,9 +47,14 @@ def phone_limits_hit_start(*, phone_number: str) -> None:
     _hit(phone_number, [_starts_per_day(), _sends_per_hour()])
 
 
-def phone_limits_hit_send(*, phone_number: str) -> None:
-    """Count one more text to the number, or refuse."""
-    _hit(phone_number, [_sends_per_hour()])
+def phone_limits_hit_send(*, phone_number: str, request_key: str | None = None) -> bool:
+    """Count one more text to the number, or refuse; return whether this call counted one.
+
+    A request retried under the same `request_key` (its Idempotency-Key) is counted once: the
+    workflow answers the retry without sending again, so it must not use up the hour either.
+    """
+    token = f"phone-limit:request:{_digest(request_key)}" if request_key else None
+    return _hit(phone_number, [_sends_per_hour()], token=token)
 
 
 def phone_limits_refund_start(*, phone_number: str) -> None:
@@ -57,9 +62,11 @@ def phone_limits_refund_start(*, phone_number: str) -> None:
     _refund(phone_number, [_starts_per_day(), _sends_per_hour()])
 
 
-def phone_limits_refund_send(*, phone_number: str) -> None:
+def phone_limits_refund_send(*, phone_number: str, request_key: str | None = None) -> None:
     """Give back the text counted last, when no text was sent after all."""
     _refund(phone_number, [_sends_per_hour()])
+    if request_key:
+        cache.delete(f"phone-limit:request:{_digest(request_key)}")
 
 
 def _refund(phone_number: str, windows: list[_Window]) -> None:
@@ -74,11 +81,13 @@ def _refund(phone_number: str, windows: list[_Window]) -> None:
                 cache.set(key, history, window.seconds)
 
 
-def _hit(phone_number: str, windows: list[_Window]) -> None:
+def _hit(phone_number: str, windows: list[_Window], *, token: str | None = None) -> bool:
     windows = [window for window in windows if window.limit > 0]
     if not windows:
-        return
+        return False
     with _lock:
+        if token is not None and cache.get(token):
+            return False
         now = time.time()
         histories = {}
         for window in windows:
@@ -93,8 +102,14 @@ def _hit(phone_number: str, windows: list[_Window]) -> None:
             histories[key] = (history, window)
         for key, (history, window) in histories.items():
             cache.set(key, [*history, now], window.seconds)
+        if token is not None:
+            cache.set(token, True, max(window.seconds for window in windows))
+        return True
 
 
 def _key(window: _Window, phone_number: str) -> str:
-    digest = salted_hmac(KEY_SALT, phone_number, algorithm="sha256").hexdigest()[:32]
-    return f"phone-limit:{window.name.value}:{digest}"
+    return f"phone-limit:{window.name.value}:{_digest(phone_number)}"
+
+
+def _digest(text: str) -> str:
+    return salted_hmac(KEY_SALT, text, algorithm="sha256").hexdigest()[:32]

@@ -23,8 +23,6 @@ from django.utils import timezone
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
-    WorkflowExecutionDescription,
-    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
@@ -61,7 +59,8 @@ from verification.contracts import (
 )
 from verification.errors import VerificationRefused
 from verification.models import Verification
-from verification.records import verification_record_outcome, verification_record_started
+from verification.reconciliation import verification_reconcile_run
+from verification.records import verification_record_started
 from verification.selectors import VerificationView, verification_get_current, verification_get_view
 
 logger = logging.getLogger(__name__)
@@ -82,13 +81,6 @@ RUN_LIMIT_PERIOD = timedelta(days=1)
 # An ended run's workflow closes moments after its outcome is recorded; until it has, its id
 # cannot start a new run (the start would find the old one still running).
 RUN_CLOSE_WAIT_SECONDS = 5.0
-# How a run that closed without recording its outcome (terminated, timed out) is recorded.
-CLOSED_RUN_STATES = {
-    WorkflowExecutionStatus.TERMINATED: VerificationState.CANCELLED,
-    WorkflowExecutionStatus.CANCELED: VerificationState.CANCELLED,
-    WorkflowExecutionStatus.TIMED_OUT: VerificationState.EXPIRED,
-    WorkflowExecutionStatus.FAILED: VerificationState.FAILED,
-}
 
 
 def verification_input(*, customer_id: str) -> VerifyPhoneInput:
@@ -219,7 +211,11 @@ def verification_resend_code(
         raise CustomerNotFound
     workflow_id = workflow_id_for(str(customer_id))
     update_id = f"resend-{idempotency_key or uuid.uuid4()}"
-    limits.phone_limits_hit_send(phone_number=phone_number)
+    counted = limits.phone_limits_hit_send(phone_number=phone_number, request_key=update_id)
+
+    def refund() -> None:
+        if counted:
+            limits.phone_limits_refund_send(phone_number=phone_number, request_key=update_id)
 
     async def resend(client: Client) -> ResendCodeResult:
         return await client.get_workflow_handle(workflow_id).execute_update(
@@ -229,12 +225,12 @@ def verification_resend_code(
     try:
         return _verification_update(resend)
     except _RunClosed:
-        limits.phone_limits_refund_send(phone_number=phone_number)
+        refund()
         verification = _verification_closed(customer_id)
         state = None if verification.is_pending else VerificationState(verification.status)
         raise VerificationRefused(Refusal.VERIFICATION_ENDED, state=state) from None
     except VerificationRefused:
-        limits.phone_limits_refund_send(phone_number=phone_number)
+        refund()
         raise
 
 
@@ -353,30 +349,14 @@ def _verification_final_answer(verification: Verification) -> SubmitCodeResult:
 
 
 def _verification_reconcile(verification: Verification) -> Verification:
-    """Record the end of a run that closed without recording it itself.
-
-    A run records its own end, except when someone terminates it (say, from the Temporal UI) or
-    it hits its execution timeout; then the database would say pending forever.
-    """
+    """The row, once it records how its closed run really ended (see `reconciliation`)."""
     if not verification.is_pending:
         return verification
 
-    async def describe(client: Client) -> WorkflowExecutionDescription:
-        handle = client.get_workflow_handle(verification.workflow_id, run_id=verification.run_id)
-        return await handle.describe()
+    async def reconcile(client: Client) -> Verification:
+        return await verification_reconcile_run(client=client, verification=verification)
 
-    description = gateway.call(describe)
-    state = CLOSED_RUN_STATES.get(description.status)
-    if state is not None:
-        verification_record_outcome(
-            customer_id=verification.customer_id,
-            workflow_id=verification.workflow_id,
-            run_id=verification.run_id,
-            state=state,
-            finished_at=description.close_time or timezone.now(),
-        )
-        verification.refresh_from_db()
-    return verification
+    return gateway.call(reconcile)
 
 
 async def _verification_run_id(client: Client, workflow_id: str) -> str:

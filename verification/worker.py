@@ -1,13 +1,34 @@
-"""Builds the Temporal worker (worker process) that hosts VerifyPhoneWorkflow and its activities."""
+"""Builds the Temporal worker (worker process) that hosts the verification workflows and their
+activities, and keeps the reconciliation schedule in place."""
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
-from temporalio.client import Client
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleSpec,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
 from temporalio.worker import Worker
 
 from verification.activities import ACTIVITIES
-from verification.workflows import VerifyPhoneWorkflow
+from verification.contracts import (
+    RECONCILE_WORKFLOW_TYPE,
+    ReconcileInput,
+    reconcile_schedule_id_for,
+)
+from verification.reconciliation import SETTLE_TIME
+from verification.workflows import ReconcileVerificationsWorkflow, VerifyPhoneWorkflow
+
+logger = logging.getLogger(__name__)
 
 ACTIVITY_THREADS = 8
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
@@ -23,10 +44,41 @@ def worker_build(*, client: Client, task_queue: str, executor: ThreadPoolExecuto
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[VerifyPhoneWorkflow],
+        workflows=[VerifyPhoneWorkflow, ReconcileVerificationsWorkflow],
         activities=ACTIVITIES,
         activity_executor=executor,
         max_concurrent_activities=ACTIVITY_THREADS,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
     )
+
+
+async def reconcile_schedule_ensure(
+    *, client: Client, task_queue: str, every: timedelta, settle: timedelta = SETTLE_TIME
+) -> str:
+    """Create the reconciliation schedule for `task_queue`, or bring its interval up to date.
+
+    Idempotent, so every worker calls it at start. Passes never overlap: a pass still running
+    when the next is due makes that one skip.
+    """
+    schedule_id = reconcile_schedule_id_for(task_queue)
+    schedule = Schedule(
+        action=ScheduleActionStartWorkflow(
+            RECONCILE_WORKFLOW_TYPE,
+            ReconcileInput(settle_seconds=int(settle.total_seconds())),
+            id=f"{schedule_id}-pass",
+            task_queue=task_queue,
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+    try:
+        await client.create_schedule(schedule_id, schedule)
+        logger.info("Created schedule %s: reconcile every %s", schedule_id, every)
+    except ScheduleAlreadyRunningError:
+
+        async def replace(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(replace)
+    return schedule_id

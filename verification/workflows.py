@@ -26,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
         CUSTOMER_NOT_FOUND_ERROR,
         FINAL_RESULTS,
         INVALID_ARGUMENT_ERROR,
+        RECONCILE_ACTIVITY,
+        RECONCILE_WORKFLOW_TYPE,
         RECORD_OUTCOME_ACTIVITY,
         RESEND_CODE_UPDATE,
         SEND_CODE_ACTIVITY,
@@ -35,6 +37,8 @@ with workflow.unsafe.imports_passed_through():
         CancelInput,
         CancelResult,
         CodeSentInput,
+        ReconcileInput,
+        ReconcileResult,
         RecordOutcomeInput,
         Refusal,
         ResendCodeInput,
@@ -65,6 +69,7 @@ RECORD_OUTCOME_TIMEOUT = timedelta(seconds=10)
 RECORD_OUTCOME_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
+RECONCILE_TIMEOUT = timedelta(minutes=5)
 # What the web tier sends: an HMAC-SHA256 in lower-case hex. Anything else is refused unread, so
 # no malformed input can cost an attempt or reach hmac.compare_digest.
 CODE_HASH = re.compile(r"[0-9a-f]{64}")
@@ -324,3 +329,18 @@ class VerifyPhoneWorkflow:
             seconds=self._input.resend_cooldown_seconds
         )
         return max(0, math.ceil((ready_at - workflow.now()).total_seconds()))
+
+
+@workflow.defn(name=RECONCILE_WORKFLOW_TYPE)
+class ReconcileVerificationsWorkflow:
+    """One pass of reconciliation, started by the schedule: pending rows of closed runs fixed."""
+
+    @workflow.run
+    async def run(self, input: ReconcileInput) -> ReconcileResult:
+        return await workflow.execute_activity(
+            RECONCILE_ACTIVITY,
+            input,
+            result_type=ReconcileResult,
+            start_to_close_timeout=RECONCILE_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_attempts=1),  # the next pass is the retry
+        )

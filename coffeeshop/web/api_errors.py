@@ -13,19 +13,22 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from temporalio.service import RPCError
 
-from coffeeshop.errors import NotFound, Refused, Unavailable
+from coffeeshop.errors import DatabaseUnavailable, NotFound, Refused, Unavailable
 from coffeeshop.temporal.client import TemporalUnavailable
 from coffeeshop.web.parsers import PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
 API_PATH_PREFIXES = ("/v1/", "/codec/")
+# What Django raises when the database cannot be reached; an IntegrityError is no outage.
+DATABASE_OUTAGES = (OperationalError, InterfaceError)
 
 # Django's own error responses under the API prefixes, as (code, message) by status.
 DJANGO_ERRORS = {
@@ -65,7 +68,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, Refused):
         return _refused_response(exc)
     if isinstance(exc, Unavailable):
-        return _unavailable_response(exc, str(exc))
+        return _unavailable_response(exc, str(exc) or "Try again shortly.")
+    if isinstance(exc, DATABASE_OUTAGES):
+        logger.warning("The database did not answer: %s", exc)
+        return _unavailable_response(
+            DatabaseUnavailable(), "The database is not answering. Try again shortly."
+        )
     if isinstance(exc, RPCError):
         # Anything else Temporal refuses (an unknown namespace, say) is an outage for our client.
         logger.error("Temporal refused a call: %s (%s)", exc.message, exc.status)

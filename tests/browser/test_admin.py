@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import latest_code, wait_for
+from tests.conftest import latest_code
 from verification.models import Verification
 
 pytestmark = pytest.mark.browser
@@ -58,6 +58,6 @@ def test_admin_finds_the_customer_shows_status_and_link_and_runs_resend_and_canc
     expect(page.locator(".messagelist .success")).to_have_text(
         "Ada Lovelace: verification cancelled."
     )
-    wait_for(lambda: Verification.objects.get(pk=run.pk).status == "cancelled")
+    assert Verification.objects.get(pk=run.pk).status == "cancelled"
     page.reload()
     expect(page.locator(".field-verification_status")).to_have_text("Cancelled")

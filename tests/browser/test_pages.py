@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from customers.models import Customer
 from tests.browser.steps import VERIFY_URL, enter_code, sign_up, unique_phone
-from tests.conftest import latest_code, sent_codes, wait_for, wrong_code
+from tests.conftest import latest_code, sent_codes, wrong_code
 from verification.models import Verification
 
 pytestmark = pytest.mark.browser
@@ -42,7 +42,7 @@ def test_signup_then_a_wrong_code_then_the_right_code_reaches_the_success_page(p
 
     expect(page).to_have_url(url_of("verified", customer))
     expect(page.get_by_role("heading", level=1)).to_have_text("Your number is verified")
-    wait_for(lambda: Customer.objects.get(pk=customer.pk).phone_verified)
+    assert Customer.objects.get(pk=customer.pk).phone_verified
 
 
 def test_three_wrong_codes_show_the_failure_page_and_start_again_sends_a_new_code(

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.steps import enter_code, sign_up, unique_phone
-from tests.conftest import latest_code, wait_for, wrong_code
+from tests.conftest import latest_code, wrong_code
 from verification.models import Verification
 
 pytestmark = [
@@ -80,7 +80,7 @@ def test_screenshots(settings, page, new_page, sms_outbox, admin_user):
         email="alan@example.com",
     )
     enter_code(page, wrong_code(latest_code(sms_outbox, pending.phone_number)))
-    wait_for(lambda: Verification.objects.filter(status="failed").exists())
+    assert Verification.objects.filter(status="failed").exists()
 
     admin = new_page(viewport=ADMIN)
     admin.goto("/admin/")

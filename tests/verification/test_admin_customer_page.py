@@ -4,7 +4,7 @@ and actions that report per customer and never raise."""
 import pytest
 
 from customers.models import Customer
-from tests.conftest import final_status, latest_code
+from tests.conftest import latest_code, recorded_status
 from verification import services
 from verification.models import Verification
 
@@ -51,7 +51,7 @@ def test_filters_by_verified_and_by_current_status(admin_client, sign_up, sms_ou
     services.verification_submit_code(
         customer_id=ada.id, code=latest_code(sms_outbox, ada.phone_number)
     )
-    final_status(ada)
+    recorded_status(ada)
     sign_up(first_name="Alan", last_name="Turing")
     plain_customer()
 
@@ -127,7 +127,7 @@ def test_cancel_action_cancels_through_the_workflow_and_is_safe_twice(admin_clie
     ada = sign_up()
 
     first = run_action(admin_client, "cancel_verification", ada)
-    status = final_status(ada)
+    status = recorded_status(ada)
     second = run_action(admin_client, "cancel_verification", ada)
 
     assert first == [("success", "Ada Lovelace: verification cancelled.")]
@@ -144,10 +144,10 @@ def test_start_new_verification_action(admin_client, settings, sign_up, sms_outb
     services.verification_submit_code(
         customer_id=verified.id, code=latest_code(sms_outbox, verified.phone_number)
     )
-    final_status(verified)
+    recorded_status(verified)
     cancelled = sign_up(first_name="Grace", last_name="Hopper")
     services.verification_cancel(customer=cancelled)
-    final_status(cancelled)
+    recorded_status(cancelled)
 
     outcomes = dict(
         (message.split(":")[0], (level, message.split(": ", 1)[1]))
@@ -156,7 +156,7 @@ def test_start_new_verification_action(admin_client, settings, sign_up, sms_outb
         )
     )
     again = run_action(admin_client, "cancel_verification", cancelled)
-    final_status(cancelled)
+    recorded_status(cancelled)
     limited = run_action(admin_client, "start_new_verification", cancelled)
 
     assert outcomes == {

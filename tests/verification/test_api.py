@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import latest_code, wait_for
+from tests.conftest import latest_code, live_status, sent_codes, wrong_code
 from verification.models import Verification
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -38,7 +38,12 @@ def test_verify_with_the_right_code_answers_success(api, customer, sms_outbox):
         "result": "VERIFICATION_RESULT_SUCCESS",
         "attempts_remaining": 2,
     }
-    wait_for(lambda: api.get(f"/v1/customers/{customer.id}").json()["customer"]["phone_verified"])
+    # Read at once, with no wait: the answer came only after the outcome was written.
+    assert api.get(f"/v1/customers/{customer.id}").json()["customer"]["phone_verified"] is True
+    assert (
+        api.get(f"/v1/customers/{customer.id}/verification").json()["verification"]["status"]
+        == "verified"
+    )
 
 
 def test_wrong_code_answers_incorrect_with_attempts_remaining(api, customer, sms_outbox):
@@ -84,7 +89,7 @@ def test_verify_unknown_customer_answers_404(api, temporal, transactional_db):
 def test_ended_verification_answers_with_its_final_result(api, customer, sms_outbox):
     code = latest_code(sms_outbox, customer.phone_number)
     verify(api, customer.id, code)
-    wait_for(lambda: Verification.objects.get(customer=customer).status == "verified")
+    assert Verification.objects.get(customer=customer).status == "verified"
 
     again = verify(api, customer.id, "0000")
 
@@ -96,7 +101,7 @@ def test_failed_verification_keeps_answering_max_attempts(api, customer, sms_out
     code = latest_code(sms_outbox, customer.phone_number)
     for _ in range(3):
         verify(api, customer.id, "0000")
-    wait_for(lambda: Verification.objects.get(customer=customer).status == "failed")
+    assert Verification.objects.get(customer=customer).status == "failed"
 
     after = verify(api, customer.id, code)
 
@@ -188,7 +193,7 @@ def test_verification_status_is_live_while_pending_and_from_the_db_after(api, cu
 
     live = status(api, customer.id)
     verify(api, customer.id, code)
-    wait_for(lambda: Verification.objects.get(customer=customer).status == "verified")
+    assert Verification.objects.get(customer=customer).status == "verified"
     ended = status(api, customer.id)
 
     assert live["live"] is True and live["status"] == "pending"
@@ -202,3 +207,38 @@ def test_verification_status_of_unknown_customer_answers_404(api, temporal, tran
     response = api.get(f"/v1/customers/{uuid.uuid4()}/verification")
 
     assert response.status_code == 404
+
+
+def test_resend_retried_with_the_same_idempotency_key_sends_one_code_and_counts_once(
+    api, settings, sign_up, sms_outbox
+):
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    settings.PHONE_SENDS_PER_HOUR = 3  # the signup's text, and two resends
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+
+    def resend(key):
+        return api.post(f"/v1/customers/{customer.id}:resendCode", HTTP_IDEMPOTENCY_KEY=key)
+
+    first, retried, other, past_limit = resend("r-1"), resend("r-1"), resend("r-2"), resend("r-3")
+
+    assert first.status_code == retried.status_code == other.status_code == 202
+    assert first.json() == retried.json()
+    assert other.json()["sends_remaining"] == first.json()["sends_remaining"] - 1
+    assert past_limit.status_code == 429
+    assert past_limit.json()["error"]["code"] == "phone_rate_limited"
+    latest_code(sms_outbox, customer.phone_number, count=3)
+    assert len(sent_codes(sms_outbox, customer.phone_number)) == 3
+    assert live_status(customer).sends_remaining == 2
+
+
+def test_max_attempts_is_read_at_once_as_a_failed_verification(api, customer, sms_outbox):
+    code = latest_code(sms_outbox, customer.phone_number)
+
+    answers = [verify(api, customer.id, wrong_code(code)).json()["result"] for _ in range(3)]
+    status_now = status(api, customer.id)["status"]
+    recorded_now = Verification.objects.get(customer=customer).status
+
+    assert answers[-1] == "VERIFICATION_RESULT_MAX_ATTEMPTS_REACHED"
+    assert status_now == recorded_now == "failed"
+    assert api.get(f"/v1/customers/{customer.id}").json()["customer"]["phone_verified"] is False

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from customers.models import Customer
-from tests.conftest import final_status, latest_code, sent_codes, wrong_code
+from tests.conftest import latest_code, recorded_status, sent_codes, wrong_code
 from verification import services
 from verification.contracts import (
     RESEND_CODE_UPDATE,
@@ -39,7 +39,7 @@ def test_right_code_verifies_the_phone_and_records_it(sign_up, sms_outbox):
     answer = submit(customer, code)
 
     assert (answer.result, answer.attempts_remaining) == (VerificationResult.SUCCESS, 2)
-    assert final_status(customer) == "verified"
+    assert recorded_status(customer) == "verified"
     customer.refresh_from_db()
     assert customer.phone_verified and customer.verified_at is not None
 
@@ -49,7 +49,7 @@ def test_failed_run_is_recorded_and_keeps_answering_its_result(sign_up, sms_outb
     code = latest_code(sms_outbox, customer.phone_number)
 
     answers = [submit(customer, wrong_code(code)).result for _ in range(3)]
-    status = final_status(customer)
+    status = recorded_status(customer)
     after = submit(customer, code)
 
     assert answers[-1] == after.result == VerificationResult.MAX_ATTEMPTS_REACHED
@@ -87,7 +87,7 @@ def test_cancelled_run_is_recorded_and_refuses_later_codes(sign_up, sms_outbox):
     result = services.verification_cancel(customer=customer)
 
     assert result.cancelled
-    assert final_status(customer) == "cancelled"
+    assert recorded_status(customer) == "cancelled"
     with pytest.raises(VerificationRefused) as refused:
         submit(customer, code)
     assert refused.value.reason is Refusal.VERIFICATION_ENDED

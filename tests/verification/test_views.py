@@ -11,7 +11,6 @@ from tests.conftest import (
     latest_code,
     live_status,
     sent_codes,
-    wait_for,
     wait_until_past,
     wrong_code,
 )
@@ -155,7 +154,7 @@ def test_right_code_leads_to_the_success_page(client, sign_up, sms_outbox):
     assert success.status_code == 200
     assert "Your number is verified" in success.content.decode()
     assert code_page_after["Location"] == url("verified", customer)
-    wait_for(lambda: Customer.objects.get(pk=customer.pk).phone_verified)
+    assert Customer.objects.get(pk=customer.pk).phone_verified
 
 
 def test_unverified_customer_is_sent_from_the_success_page_to_the_code_page(client, sign_up):
@@ -247,7 +246,7 @@ def test_cancelled_verification_shows_the_failure_page(client, sign_up, sms_outb
     services.verification_cancel(customer=customer)
 
     submitted = submit(client, customer, code)
-    wait_for(lambda: Verification.objects.get(customer=customer).status == "cancelled")
+    assert Verification.objects.get(customer=customer).status == "cancelled"
     page = client.get(url("verify", customer), follow=True)
 
     assert submitted["Location"] == url("failed", customer)
@@ -313,3 +312,18 @@ def test_resend_past_the_phone_number_hourly_limit_says_so(client, settings, sig
     html = client.get(response["Location"]).content.decode()
     assert "Too many codes were sent to this phone number in the last hour." in html
     assert re.search(r"Try again in (59\sminutes|1\shour)\.", html)
+
+
+def test_after_the_success_page_the_admin_already_lists_the_phone_as_verified(
+    admin_client, client, sign_up, sms_outbox
+):
+    customer = sign_up(first_name="Verified", last_name="Atonce")
+    code = latest_code(sms_outbox, customer.phone_number)
+
+    answered = submit(client, customer, code)
+    success = client.get(answered["Location"])
+    listed = admin_client.get("/admin/customers/customer/", {"phone_verified__exact": "1"})
+
+    assert answered["Location"] == url("verified", customer)
+    assert success.status_code == 200
+    assert "Verified Atonce" in listed.content.decode()

@@ -3,13 +3,14 @@ import contextlib
 import logging
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from temporalio.client import Client
 
 from coffeeshop.temporal.client import temporal_connect
-from verification.worker import ACTIVITY_THREADS, worker_build
+from verification.worker import ACTIVITY_THREADS, reconcile_schedule_ensure, worker_build
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,11 @@ class Command(BaseCommand):
         client = await self._connect(stop)
         if client is None:
             return
+        await reconcile_schedule_ensure(
+            client=client,
+            task_queue=task_queue,
+            every=timedelta(seconds=settings.VERIFICATION_RECONCILE_INTERVAL),
+        )
         with ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
             worker = worker_build(client=client, task_queue=task_queue, executor=executor)
             running = asyncio.create_task(worker.run())
