@@ -1,0 +1,118 @@
+"""Determinism, guarded: every recorded history in tests/histories/ replays on the current code.
+
+Each file is one path through VerifyPhoneWorkflow, recorded from a real run (the dev server,
+stub activities) with `fetch_history()`. If a change to the workflow would make a run already in
+flight take a different path on replay, `Replayer` raises and this fails. Runs started before the
+change then need the old behaviour kept behind `workflow.patched()` (see the README).
+
+Record the histories again only for a new path, never to make a failing replay pass:
+`UPDATE_HISTORIES=1 .venv/bin/pytest tests/workflows/test_replay.py`.
+"""
+
+import asyncio
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import Replayer
+
+from tests.workflows.conftest import WorkflowHarness, verify_input, wait_until_past
+from verification.workflows import ReconcileVerificationsWorkflow, VerifyPhoneWorkflow
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+WRONG = "000000"
+
+
+def happy_path(run: WorkflowHarness) -> None:
+    run.start()
+    run.submit(run.code())
+
+
+def wrong_then_right(run: WorkflowHarness) -> None:
+    run.start()
+    run.submit(WRONG)
+    run.submit(run.code())
+
+
+def max_attempts(run: WorkflowHarness) -> None:
+    run.start()
+    for _ in range(3):
+        run.submit(WRONG)
+
+
+def expiry_and_auto_resend(run: WorkflowHarness) -> None:
+    run.start(verify_input(code_ttl_seconds=1))
+    old = run.code()
+    wait_until_past(run.wait_for_status(lambda s: s.code_expires_at).code_expires_at)
+    run.submit(old)
+    run.submit(run.code(2))
+
+
+def resend(run: WorkflowHarness) -> None:
+    run.start(verify_input(resend_cooldown_seconds=0))
+    run.code()
+    run.resend()
+    run.submit(run.code(2))
+
+
+def cancel(run: WorkflowHarness) -> None:
+    run.start()
+    run.code()
+    run.cancel()
+
+
+def window_expiry(run: WorkflowHarness) -> None:
+    run.start(verify_input(window_seconds=1))
+
+
+def send_failure(run: WorkflowHarness) -> None:
+    run.fail_sends(ApplicationError("The provider refused the number.", non_retryable=True))
+    run.start()
+
+
+PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
+    path.__name__: path
+    for path in (
+        happy_path,
+        wrong_then_right,
+        max_attempts,
+        expiry_and_auto_resend,
+        resend,
+        cancel,
+        window_expiry,
+        send_failure,
+    )
+}
+
+
+def history_file(name: str) -> Path:
+    return HISTORIES / f"verify_phone_{name}.json"
+
+
+@pytest.mark.skipif(not os.environ.get("UPDATE_HISTORIES"), reason="set UPDATE_HISTORIES=1")
+@pytest.mark.parametrize("name", sorted(PATHS))
+def test_record_history(harness: WorkflowHarness, name: str) -> None:
+    PATHS[name](harness)
+    harness.result()
+    history = harness._run(harness.handle.fetch_history())
+    HISTORIES.mkdir(exist_ok=True)
+    history_file(name).write_text(json.dumps(json.loads(history.to_json()), indent=1) + "\n")
+
+
+def test_every_path_has_a_recorded_history() -> None:
+    recorded = {path.name for path in HISTORIES.glob("verify_phone_*.json")}
+    assert recorded == {history_file(name).name for name in PATHS}
+
+
+@pytest.mark.parametrize("name", sorted(PATHS))
+def test_recorded_history_replays_on_the_current_workflow(name: str) -> None:
+    history = WorkflowHistory.from_json(f"replay-{name}", history_file(name).read_text())
+    replayer = Replayer(workflows=[VerifyPhoneWorkflow, ReconcileVerificationsWorkflow])
+
+    result = asyncio.run(replayer.replay_workflow(history, raise_on_replay_failure=False))
+
+    assert result.replay_failure is None, f"{name}: {result.replay_failure!r}"
