@@ -19,4 +19,6 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --n
 USER app
 EXPOSE 8081
 # gunicorn runs no system checks of its own; refuse to serve a misconfigured site.
-CMD ["sh", "-c", "python manage.py check --deploy --fail-level ERROR && exec gunicorn coffeeshop.wsgi --bind 0.0.0.0:8081 --workers 2 --threads 4 --access-logfile -"]
+# With PROMETHEUS_MULTIPROC_DIR set (compose sets it on web), gunicorn's processes share their
+# metrics through that directory, which must start empty.
+CMD ["sh", "-c", "python manage.py check --deploy --fail-level ERROR && if [ -n \"$PROMETHEUS_MULTIPROC_DIR\" ]; then rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\"; fi && exec gunicorn coffeeshop.wsgi --bind 0.0.0.0:8081 --workers 2 --threads 4 --access-logfile -"]

@@ -1,6 +1,7 @@
-"""Phone numbers: parsing to E.164 and masking for display."""
+"""Phone numbers: parsing to E.164, their country, and masking for display."""
 
 import phonenumbers
+from phonenumbers import geocoder
 
 VISIBLE_DIGITS = 4
 
@@ -43,3 +44,44 @@ def phone_mask(e164: str) -> str:
         else:
             masked.append(ch)
     return prefix + "".join(masked)
+
+
+def phone_region(e164: str) -> str | None:
+    """The ISO 3166 code of the country a number belongs to: "GB" for +44 7700 900123."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    region = phonenumbers.region_code_for_number(number)
+    if region in (None, phonenumbers.UNKNOWN_REGION):
+        # A number possible but not (yet) assigned: the country code's main country.
+        region = phonenumbers.region_code_for_country_code(number.country_code)
+    return None if region == phonenumbers.UNKNOWN_REGION else region
+
+
+def phone_region_is_known(region: str) -> bool:
+    return region.upper() in phonenumbers.SUPPORTED_REGIONS
+
+
+def phone_region_allowed(e164: str, allowed: list[str]) -> bool:
+    """Whether the number's country is one of `allowed` (every country when it is empty)."""
+    return not allowed or phone_region(e164) in {region.upper() for region in allowed}
+
+
+def phone_region_refusal_text(allowed: list[str]) -> str:
+    """What a person is told about a number from another country."""
+    return f"We can only text numbers in {phone_regions_text(allowed)}."
+
+
+def phone_regions_text(regions: list[str]) -> str:
+    """Country names for people: "the United Kingdom, Ireland and France"."""
+    names = [_country_name(region) for region in regions]
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _country_name(region: str) -> str:
+    example = phonenumbers.example_number(region)
+    name = geocoder.country_name_for_number(example, "en") if example else ""
+    return name or region

@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from coffeeshop.temporal.config import TemporalConfigError, temporal_profile_load
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data"
 
@@ -65,6 +67,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "coffeeshop.web.metrics.RequestMetricsMiddleware",  # first: it times the whole answer
+    "coffeeshop.logs.RequestLogContextMiddleware",
     "coffeeshop.web.api_errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -174,18 +178,63 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# plain: for people; json: one JSON object per line, with the workflow, run and customer ids.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT is plain or json, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "json": {"()": "coffeeshop.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"temporalio": {"level": "WARNING"}},
+    "loggers": {
+        "temporalio": {"level": "WARNING"},
+        # runserver's request lines have a handler of their own; in JSON they use ours.
+        **(
+            {"django.server": {"handlers": ["console"], "propagate": False}}
+            if LOG_FORMAT == "json"
+            else {}
+        ),
+    },
 }
 
-# Temporal
-TEMPORAL_ADDRESS = env.str("TEMPORAL_ADDRESS", default="localhost:7233")
-TEMPORAL_NAMESPACE = env.str("TEMPORAL_NAMESPACE", default="default")
+# Metrics. GET /metrics answers only `Authorization: Bearer <METRICS_TOKEN>`; empty turns it off.
+# Under gunicorn, set PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself) to an empty
+# directory so that every worker process's counts add up in each scrape.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Read at each scrape: each app's numbers that live in the database.
+METRICS_COLLECTORS = ["verification.metrics.VerificationCollector"]
+# Prometheus scrapes from inside the network, over plain HTTP like the health probe; a redirect
+# would not keep the token from travelling in the clear, since it goes with the first request.
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
+# IP:port (no host name) where `run_temporal_worker` serves the Temporal SDK's Prometheus
+# metrics, e.g. 0.0.0.0:9464 in a container; empty turns it off.
+TEMPORAL_WORKER_METRICS_ADDRESS = env.str("TEMPORAL_WORKER_METRICS_ADDRESS", default="")
+
+
+# Temporal. Where and how to connect comes from the SDK's environment configuration
+# (temporalio.envconfig), so the variables are Temporal's own: TEMPORAL_ADDRESS,
+# TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS, TEMPORAL_TLS_* and TEMPORAL_GRPC_META_*,
+# over a TOML profile (TEMPORAL_PROFILE in TEMPORAL_CONFIG_FILE); see coffeeshop.temporal.config.
+# The app reads only the settings below.
+try:
+    _temporal_profile = temporal_profile_load(env.ENVIRON)
+except TemporalConfigError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+TEMPORAL_ADDRESS = env.str(
+    "TEMPORAL_ADDRESS", default=_temporal_profile.address or "localhost:7233"
+)
+TEMPORAL_NAMESPACE = env.str("TEMPORAL_NAMESPACE", default=_temporal_profile.namespace or "default")
+# Sent as `authorization: Bearer <key>`; turns TLS on unless TEMPORAL_TLS=false. Empty: none.
+TEMPORAL_API_KEY = env.str("TEMPORAL_API_KEY", default=_temporal_profile.api_key or "")
+# A temporalio.envconfig.ClientConfigTLS (server CA, server name, client certificate and key,
+# each a Path or the PEM itself), or None: TLS only with an API key.
+TEMPORAL_TLS = _temporal_profile.tls
+TEMPORAL_GRPC_META = dict(_temporal_profile.grpc_meta)
 TEMPORAL_TASK_QUEUE = env.str("TEMPORAL_TASK_QUEUE", default="verify-phone")
 TEMPORAL_UI_URL = env.str("TEMPORAL_UI_URL", default="http://localhost:8233")
 TEMPORAL_REQUEST_TIMEOUT = env.float("TEMPORAL_REQUEST_TIMEOUT", default=10.0)
@@ -205,6 +254,17 @@ VERIFICATION_MAX_RUNS_PER_DAY = env.int("VERIFICATION_MAX_RUNS_PER_DAY", default
 VERIFICATION_RECONCILE_INTERVAL = env.int("VERIFICATION_RECONCILE_INTERVAL", default=60)
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
 PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
+# Countries (ISO 3166 codes) whose numbers may sign up; empty allows every country.
+PHONE_ALLOWED_REGIONS = [code.upper() for code in env.list("PHONE_ALLOWED_REGIONS", default=[])]
+# The site's public address, e.g. https://coffee.example.com: delivery receipts come back to it.
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+
+# Twilio, for SMS_BACKEND=twilio. TWILIO_API_BASE_URL only for a test double or a proxy.
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 # SMS-pumping guards per phone number, across customers; 0 turns one off.
 PHONE_VERIFICATIONS_PER_DAY = env.int("PHONE_VERIFICATIONS_PER_DAY", default=5)
 PHONE_SENDS_PER_HOUR = env.int("PHONE_SENDS_PER_HOUR", default=10)

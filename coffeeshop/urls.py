@@ -1,4 +1,5 @@
-"""The site's routes: each app's pages and API, the admin, health, the API docs and the codec."""
+"""The site's routes: each app's pages and API, the admin, health, metrics, the API docs and
+the codec."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -6,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from coffeeshop.temporal.codec_api import CodecDecodeApi, CodecEncodeApi
 from coffeeshop.web.health import healthz
+from coffeeshop.web.metrics import metrics
 
 admin.site.site_header = "Coffeeshop admin"
 admin.site.site_title = "Coffeeshop admin"
@@ -14,6 +16,7 @@ admin.site.index_title = "Customers and their phone verifications"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("codec/decode", CodecDecodeApi.as_view(), name="codec-decode"),

@@ -39,11 +39,15 @@ class CustomerEnvelopeSerializer(serializers.Serializer):
 
 class SignupVerificationSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
-        choices=["pending", "verified", "failed", "expired", "cancelled"],
-        help_text="`pending` while the customer can enter a code.",
+        choices=["pending", "verified", "failed", "expired", "cancelled", "undeliverable"],
+        help_text="`pending` while the customer can enter a code; `undeliverable` when the "
+        "number can never get a text (see `end_reason`).",
     )
     code_expires_at = serializers.DateTimeField(
         allow_null=True, help_text="When the texted code stops working; null while on its way."
+    )
+    end_reason = serializers.CharField(
+        allow_blank=True, help_text="Why an undeliverable run ended, e.g. `not_mobile`."
     )
 
 
@@ -117,7 +121,11 @@ class CustomerCreateApi(APIView):
             {
                 "customer": CustomerOutputSerializer(signup.customer).data,
                 "verification": view
-                and {"status": view.state.value, "code_expires_at": view.code_expires_at},
+                and {
+                    "status": view.state.value,
+                    "code_expires_at": view.code_expires_at,
+                    "end_reason": view.end_reason,
+                },
             },
             status=status.HTTP_201_CREATED if signup.created else status.HTTP_200_OK,
         )

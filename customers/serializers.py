@@ -3,7 +3,12 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from coffeeshop.phones import InvalidPhoneNumber, phone_normalize
+from coffeeshop.phones import (
+    InvalidPhoneNumber,
+    phone_normalize,
+    phone_region_allowed,
+    phone_region_refusal_text,
+)
 from coffeeshop.web.serializers import StrictSerializer
 from customers.models import Customer
 from customers.validators import validate_no_control_characters
@@ -32,9 +37,15 @@ class CustomerInputSerializer(StrictSerializer):
 
     def validate_phone_number(self, value: str) -> str:
         try:
-            return phone_normalize(value, region=settings.PHONE_DEFAULT_REGION)
+            number = phone_normalize(value, region=settings.PHONE_DEFAULT_REGION)
         except InvalidPhoneNumber as exc:
             raise serializers.ValidationError(str(exc)) from exc
+        # Texting premium-rate numbers abroad is how SMS pumping makes money: refuse them here.
+        if not phone_region_allowed(number, settings.PHONE_ALLOWED_REGIONS):
+            raise serializers.ValidationError(
+                phone_region_refusal_text(settings.PHONE_ALLOWED_REGIONS)
+            )
+        return number
 
 
 class CustomerOutputSerializer(serializers.ModelSerializer):

@@ -294,11 +294,22 @@ def run() -> int:
             )
             return 1
 
+    # The app talks to the dev server started here, plainly, whatever Temporal credentials or
+    # profile the shell exports for other clusters.
     app_env = {
-        **os.environ,
+        **{key: value for key, value in os.environ.items() if not key.startswith("TEMPORAL_")},
         "PYTHONUNBUFFERED": "1",
         "TEMPORAL_ADDRESS": f"{TEMPORAL_HOST}:{TEMPORAL_PORT}",
+        "TEMPORAL_NAMESPACE": os.environ.get("TEMPORAL_NAMESPACE", "default"),
+        # Set empty (unset, to the settings) so that no .env or profile can switch them on.
+        "TEMPORAL_API_KEY": "",
+        "TEMPORAL_TLS": "false",
+        "TEMPORAL_CONFIG_FILE": "",
+        "TEMPORAL_PROFILE": "",
     }
+    for key in ("TEMPORAL_TASK_QUEUE", "TEMPORAL_ENCRYPTION_KEY", "TEMPORAL_ENCRYPTION_OLD_KEYS"):
+        if key in os.environ:
+            app_env[key] = os.environ[key]
     # The CLI reads TEMPORAL_* variables as its own options; the server needs none of them.
     temporal_env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
     temporal_command = [

@@ -72,9 +72,9 @@ class OnSendSmsBackend(LocmemSmsBackend):
     on_send: Callable[[], None] | None = None
     _lock = threading.Lock()
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> str | None:
         with self._lock:
             hook, OnSendSmsBackend.on_send = OnSendSmsBackend.on_send, None
         if hook is not None:
             hook()
-        super().send(message)
+        return super().send(message)

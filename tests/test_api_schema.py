@@ -44,12 +44,16 @@ def test_schema_validates_with_no_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", tmp_path / "s.yaml")
 
 
+# Routes for other machines than API clients, left out of the schema on purpose.
+UNDOCUMENTED = {("/v1/webhooks/twilio/message-status", "post")}  # Twilio's status callback
+
+
 def test_every_api_route_and_method_is_in_the_schema_and_nothing_else(schema):
     documented = {
         (path, method) for path, operations in schema["paths"].items() for method in operations
     }
 
-    assert documented == api_routes()
+    assert documented == api_routes() - UNDOCUMENTED
 
 
 def test_custom_methods_keep_their_colon_paths(schema):

@@ -37,6 +37,7 @@ WORKER_MODULES = {
     "verification.worker_services",
     "verification.worker",
     "verification.sms",
+    "verification.sms_twilio",
     "verification.management.commands.run_temporal_worker",
 }
 WEB_MODULES = {
@@ -44,10 +45,12 @@ WEB_MODULES = {
     "verification.selectors",
     "verification.views",
     "verification.api",
+    "verification.webhooks",
     "verification.admin",
     "verification.forms",
     "verification.urls",
     "verification.limits",
+    "verification.metrics",
     "verification.errors",
     "customers.services",
     "customers.views",

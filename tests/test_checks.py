@@ -75,12 +75,25 @@ def test_test_settings_pass_every_check():
         ("TEMPORAL_ENCRYPTION_KEY", "too-short", "verification.E007"),
         ("TEMPORAL_ENCRYPTION_OLD_KEYS", ["nope"], "verification.E007"),
         ("SMS_BACKEND", "no.such.Backend", "verification.E008"),
+        ("SMS_BACKEND", "twilio", "verification.E011"),
+        ("PHONE_ALLOWED_REGIONS", ["GB", "XX"], "verification.E009"),
+        ("PUBLIC_BASE_URL", "coffee.example.com", "verification.E010"),
     ],
 )
 def test_unsafe_settings_are_check_errors(settings, setting, value, error):
     setattr(settings, setting, value)
 
     assert check_ids() == {error}
+
+
+def test_twilio_needs_credentials_and_a_sender(settings):
+    settings.SMS_BACKEND = "twilio"
+    settings.TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+    settings.TWILIO_AUTH_TOKEN = "token"
+    assert check_ids() == {"verification.E011"}  # no messaging service or from number
+
+    settings.TWILIO_FROM_NUMBER = "+15005550006"
+    assert check_ids() == set()
 
 
 def test_limits_at_the_edges_pass(settings):

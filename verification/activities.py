@@ -17,6 +17,7 @@ from verification.contracts import (
     RECONCILE_ACTIVITY,
     RECORD_OUTCOME_ACTIVITY,
     SEND_CODE_ACTIVITY,
+    SMS_UNDELIVERABLE_ERROR,
     ReconcileInput,
     ReconcileResult,
     RecordOutcomeInput,
@@ -24,6 +25,9 @@ from verification.contracts import (
     SendCodeResult,
 )
 from verification.reconciliation import verifications_reconcile
+from verification.sms import SmsUndeliverable
+
+CODES_SENT_METRIC = "coffeeshop_verification_codes_sent"
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -47,7 +51,7 @@ def _fresh_connections(fn: Callable[P, R]) -> Callable[P, R]:
 @_fresh_connections
 def send_verification_code(input: SendCodeInput) -> SendCodeResult:
     try:
-        return worker_services.verification_send_code(
+        result = worker_services.verification_send_code(
             customer_id=input.customer_id,
             workflow_id=input.workflow_id,
             run_id=input.run_id,
@@ -57,6 +61,18 @@ def send_verification_code(input: SendCodeInput) -> SendCodeResult:
         raise ApplicationError(
             "The customer no longer exists.", type=CUSTOMER_NOT_FOUND_ERROR, non_retryable=True
         ) from exc
+    except SmsUndeliverable as exc:
+        raise ApplicationError(
+            "The provider will never text this number.",
+            exc.reason.value,
+            type=SMS_UNDELIVERABLE_ERROR,
+            non_retryable=True,
+        ) from exc
+    # On the worker's Prometheus endpoint, beside the SDK's own metrics.
+    activity.metric_meter().create_counter(
+        CODES_SENT_METRIC, "Verification codes handed to the SMS provider."
+    ).add(1)
+    return result
 
 
 @activity.defn(name=RECORD_OUTCOME_ACTIVITY)
@@ -68,6 +84,7 @@ def record_verification_outcome(input: RecordOutcomeInput) -> None:
         run_id=input.run_id,
         state=input.state,
         finished_at=input.finished_at,
+        reason=input.reason,
     )
 
 

@@ -24,7 +24,7 @@ from coffeeshop.errors import Unavailable
 from customers.admin import CustomerAdmin
 from customers.models import Customer
 from verification import services
-from verification.errors import VerificationRefused
+from verification.errors import VerificationRefused, undeliverable_text
 from verification.models import Verification
 from verification.selectors import VerificationView, verification_get_view
 
@@ -70,6 +70,7 @@ class VerificationAdmin(admin.ModelAdmin):
     fields = (
         "customer",
         "status",
+        "end_reason",
         "workflow_id",
         "run_id",
         "started_at",
@@ -96,7 +97,7 @@ class VerificationInline(admin.TabularInline):
     """A customer's runs, newest first, on the customer's page."""
 
     model = Verification
-    fields = ("status", "started_at", "finished_at", "run_id", "temporal")
+    fields = ("status", "end_reason", "started_at", "finished_at", "run_id", "temporal")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -188,7 +189,10 @@ class CustomerVerificationAdmin(CustomerAdmin):
                 ("Code expires", _when(view.code_expires_at)),
                 ("New code allowed from", _when(view.resend_available_at)),
                 ("Verification window ends", _when(view.window_ends_at)),
+                ("Text message", view.delivery_status or "no receipt yet"),
             ]
+        if view.end_reason:
+            rows.append(("Why it ended", undeliverable_text(view.end_reason)))
         rows.append(("Run", verification_temporal_link(view)))
         return format_html(
             '<table class="live-verification">{}</table>',

@@ -19,7 +19,12 @@ from coffeeshop.web.schema import error_responses
 from coffeeshop.web.serializers import StrictSerializer
 from verification import services
 from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH
-from verification.contracts import Refusal, VerificationResult, VerificationState
+from verification.contracts import (
+    DeliveryStatus,
+    Refusal,
+    VerificationResult,
+    VerificationState,
+)
 from verification.selectors import verification_get_view
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 100
@@ -187,6 +192,16 @@ class VerificationDetailSerializer(serializers.Serializer):
     live = serializers.BooleanField(
         help_text="True: read from the running workflow; false: from the database."
     )
+    delivery_status = serializers.ChoiceField(
+        choices=[status.value for status in DeliveryStatus],
+        allow_null=True,
+        help_text="What the SMS provider last said about the current code; null until it says.",
+    )
+    end_reason = serializers.CharField(
+        allow_blank=True,
+        help_text="Why an `undeliverable` run ended: `invalid_number`, `not_mobile`, "
+        "`unsubscribed`, `unreachable` or `region_not_allowed`; empty otherwise.",
+    )
 
 
 class CustomerVerificationApi(APIView):
@@ -225,6 +240,8 @@ class CustomerVerificationApi(APIView):
                     "started_at": view.started_at,
                     "finished_at": view.finished_at,
                     "live": view.live,
+                    "delivery_status": view.delivery_status,
+                    "end_reason": view.end_reason,
                 },
             }
         )

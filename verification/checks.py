@@ -1,9 +1,12 @@
 """System checks: settings that would make codes guessable, long-lived or unusable refuse to
 start the web app and the worker (both run Django's checks before they serve)."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.checks import Error, Info, Tags, register
 
+from coffeeshop.phones import phone_region_is_known
 from coffeeshop.temporal.codec import encryption_key_parse
 from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH, code_is_well_formed
 from verification.sms import sms_backend_class
@@ -60,13 +63,62 @@ def verification_settings_check(app_configs, **kwargs) -> list[Error]:
         errors.append(
             Error(
                 f"SMS_BACKEND {settings.SMS_BACKEND!r} cannot be imported: {exc}",
-                hint="Use console, locmem, or the dotted path of a class with send(message).",
+                hint="Use twilio, console, locmem, or the dotted path of a class with "
+                "send(message).",
                 id="verification.E008",
             )
         )
     for name in ("PHONE_VERIFICATIONS_PER_DAY", "PHONE_SENDS_PER_HOUR"):
         if getattr(settings, name) < 0:
             errors.append(Error(f"{name} must be 0 (off) or more.", id="verification.E006"))
+    unknown = [code for code in settings.PHONE_ALLOWED_REGIONS if not phone_region_is_known(code)]
+    if unknown:
+        errors.append(
+            Error(
+                f"PHONE_ALLOWED_REGIONS names regions no phone number belongs to: {unknown}.",
+                hint="Use ISO 3166 country codes, e.g. GB,IE.",
+                id="verification.E009",
+            )
+        )
+    if settings.PUBLIC_BASE_URL and not url_is_absolute(settings.PUBLIC_BASE_URL):
+        errors.append(
+            Error(
+                "PUBLIC_BASE_URL is not an absolute http(s) address.",
+                hint="For example https://coffee.example.com",
+                id="verification.E010",
+            )
+        )
+    return errors
+
+
+def url_is_absolute(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+@register("verification")
+def twilio_settings_check(app_configs, **kwargs) -> list[Error]:
+    """SMS_BACKEND=twilio refuses to start without what every send needs."""
+    if settings.SMS_BACKEND != "twilio":
+        return []
+    missing = [
+        name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not getattr(settings, name)
+    ]
+    if not settings.TWILIO_MESSAGING_SERVICE_SID and not settings.TWILIO_FROM_NUMBER:
+        missing.append("TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
+    errors = []
+    if missing:
+        errors.append(
+            Error(
+                f"SMS_BACKEND is twilio but {', '.join(missing)} is not set.",
+                hint="Set them from the Twilio console (Account Info, Messaging Services).",
+                id="verification.E011",
+            )
+        )
+    if settings.TWILIO_API_BASE_URL and not url_is_absolute(settings.TWILIO_API_BASE_URL):
+        errors.append(
+            Error("TWILIO_API_BASE_URL is not an absolute http(s) address.", id="verification.E012")
+        )
     return errors
 
 

@@ -17,6 +17,7 @@ SUBMIT_CODE_UPDATE = "submit_code"
 RESEND_CODE_UPDATE = "resend_code"
 CANCEL_UPDATE = "cancel"
 STATUS_QUERY = "status"
+DELIVERY_STATUS_SIGNAL = "delivery_status"
 SEND_CODE_ACTIVITY = "send_verification_code"
 RECORD_OUTCOME_ACTIVITY = "record_verification_outcome"
 RECONCILE_ACTIVITY = "reconcile_verifications"
@@ -25,6 +26,8 @@ RECONCILE_SCHEDULE_PREFIX = "reconcile-verifications-"
 # ApplicationError types that never reach a person: the workflow handles them itself.
 CUSTOMER_NOT_FOUND_ERROR = "CustomerNotFound"
 INVALID_ARGUMENT_ERROR = "InvalidArgument"
+# The provider will never text this number; the error's one detail is an UndeliverableReason.
+SMS_UNDELIVERABLE_ERROR = "SmsUndeliverable"
 
 
 def workflow_id_for(customer_id: str) -> str:
@@ -43,6 +46,7 @@ class VerificationState(StrEnum):
     FAILED = "failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    UNDELIVERABLE = "undeliverable"
 
 
 class VerificationResult(StrEnum):
@@ -50,6 +54,35 @@ class VerificationResult(StrEnum):
     INCORRECT_CODE = "VERIFICATION_RESULT_INCORRECT_CODE"
     CODE_EXPIRED = "VERIFICATION_RESULT_CODE_EXPIRED"
     MAX_ATTEMPTS_REACHED = "VERIFICATION_RESULT_MAX_ATTEMPTS_REACHED"
+
+
+class DeliveryStatus(StrEnum):
+    """What the provider last said about a text, in the order a text moves through them."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+
+    @property
+    def rank(self) -> int:
+        """Receipts arrive out of order; a status never gives way to a lower rank."""
+        return {"queued": 0, "sent": 1}.get(self.value, 2)
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED)
+
+
+class UndeliverableReason(StrEnum):
+    """Why a number can never get a text; each is something the customer can act on."""
+
+    INVALID_NUMBER = "invalid_number"
+    NOT_MOBILE = "not_mobile"
+    UNSUBSCRIBED = "unsubscribed"
+    UNREACHABLE = "unreachable"
+    REGION_NOT_ALLOWED = "region_not_allowed"
 
 
 class Refusal(StrEnum):
@@ -67,6 +100,7 @@ class Refusal(StrEnum):
     PHONE_RATE_LIMITED = "phone_rate_limited"
     RUN_LIMIT_REACHED = "run_limit_reached"
     ALREADY_VERIFIED = "already_verified"
+    PHONE_REGION_NOT_ALLOWED = "phone_region_not_allowed"
 
 
 @dataclass
@@ -127,6 +161,8 @@ class VerificationStatus:
     window_ends_at: datetime
     run_id: str = ""
     started_at: datetime | None = None
+    delivery_status: DeliveryStatus | None = None  # of the current code, once a receipt came
+    end_reason: str = ""  # why an undeliverable run ended: an UndeliverableReason
 
 
 @dataclass
@@ -147,6 +183,7 @@ class SendCodeInput:
 class SendCodeResult:
     code_hash: str
     expires_at: datetime
+    message_id: str = ""  # the provider's id, matched against delivery receipts
 
 
 @dataclass
@@ -156,6 +193,15 @@ class RecordOutcomeInput:
     run_id: str
     state: VerificationState
     finished_at: datetime
+    reason: str = ""
+
+
+@dataclass
+class DeliveryStatusInput:
+    """A delivery receipt for one text, matched to the run's current code by `message_id`."""
+
+    message_id: str
+    status: DeliveryStatus
 
 
 @dataclass

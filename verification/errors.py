@@ -1,4 +1,4 @@
-"""Verification's refusals, and the one place their words are written.
+"""Verification's refusals and endings, and the one place their words are written.
 
 Every refusal is a `VerificationRefused` carrying a `contracts.Refusal` reason. This module maps
 each reason to its HTTP status (`REFUSAL_STATUS`) and writes the sentence a person reads, once:
@@ -11,12 +11,14 @@ Outages are not refusals: `coffeeshop.temporal.client.TemporalUnavailable` cover
 from datetime import datetime
 from enum import StrEnum
 
+from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import ngettext
 
 from coffeeshop.errors import Refused
+from coffeeshop.phones import phone_region_refusal_text
 from coffeeshop.web.text import wait_text
-from verification.contracts import Refusal, VerificationState
+from verification.contracts import Refusal, UndeliverableReason, VerificationState
 
 REFUSAL_STATUS = {
     Refusal.NO_VERIFICATION: 409,
@@ -26,6 +28,7 @@ REFUSAL_STATUS = {
     Refusal.PHONE_RATE_LIMITED: 429,
     Refusal.RUN_LIMIT_REACHED: 429,
     Refusal.ALREADY_VERIFIED: 409,
+    Refusal.PHONE_REGION_NOT_ALLOWED: 409,
 }
 
 
@@ -108,3 +111,24 @@ def _message(
             return f"{started}, which is the most we allow. The next can start after {when}."
         case Refusal.ALREADY_VERIFIED:
             return "This phone number is verified already."
+        case Refusal.PHONE_REGION_NOT_ALLOWED:
+            return phone_region_refusal_text(settings.PHONE_ALLOWED_REGIONS)
+
+
+UNDELIVERABLE_TEXT = {
+    UndeliverableReason.INVALID_NUMBER: "It is not a phone number that can get texts.",
+    UndeliverableReason.NOT_MOBILE: "It is not a mobile number.",
+    UndeliverableReason.UNSUBSCRIBED: (
+        "It has opted out of our texts. Reply START to any of our messages to opt back in."
+    ),
+    UndeliverableReason.UNREACHABLE: "It cannot get text messages at the moment.",
+    UndeliverableReason.REGION_NOT_ALLOWED: "We cannot text numbers in its country.",
+}
+
+
+def undeliverable_text(reason: str) -> str:
+    """Why we could not text a number, for the customer, from an UndeliverableReason value."""
+    try:
+        return UNDELIVERABLE_TEXT[UndeliverableReason(reason)]
+    except ValueError:
+        return "Our text message provider refused it."

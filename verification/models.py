@@ -17,6 +17,7 @@ class Verification(models.Model):
         FAILED = VerificationState.FAILED.value, "Failed"
         EXPIRED = VerificationState.EXPIRED.value, "Expired"
         CANCELLED = VerificationState.CANCELLED.value, "Cancelled"
+        UNDELIVERABLE = VerificationState.UNDELIVERABLE.value, "Undeliverable"
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="verifications")
     workflow_id = models.CharField(max_length=200)
@@ -26,6 +27,9 @@ class Verification(models.Model):
     )
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(
+        max_length=32, blank=True, help_text="Why an undeliverable run ended, e.g. not_mobile."
+    )
 
     class Meta:
         ordering = ["-started_at"]

@@ -40,6 +40,7 @@ def verification_record_outcome(
     run_id: str,
     state: VerificationState,
     finished_at: datetime,
+    reason: str = "",
 ) -> None:
     """Write how a run ended, and mark the phone verified if it did. Idempotent."""
     with transaction.atomic():
@@ -52,7 +53,8 @@ def verification_record_outcome(
         if verification.status != state or verification.finished_at is None:
             verification.status = state
             verification.finished_at = finished_at
-            verification.save(update_fields=["status", "finished_at"])
+            verification.end_reason = reason
+            verification.save(update_fields=["status", "finished_at", "end_reason"])
         if state == VerificationState.VERIFIED and not customer.phone_verified:
             customer.phone_verified = True
             customer.verified_at = finished_at

@@ -16,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from coffeeshop.temporal.client import TemporalUnavailable, gateway
 from verification.contracts import (
     STATUS_QUERY,
+    DeliveryStatus,
     VerificationState,
     VerificationStatus,
     workflow_id_for,
@@ -39,6 +40,8 @@ class VerificationView:
     resend_available_at: datetime | None
     window_ends_at: datetime | None
     live: bool
+    delivery_status: DeliveryStatus | None = None
+    end_reason: str = ""
 
     @classmethod
     def of_status(cls, workflow_id: str, status: VerificationStatus) -> "VerificationView":
@@ -55,6 +58,8 @@ class VerificationView:
             resend_available_at=status.resend_available_at,
             window_ends_at=status.window_ends_at,
             live=True,
+            delivery_status=status.delivery_status,
+            end_reason=status.end_reason,
         )
 
     @classmethod
@@ -72,6 +77,7 @@ class VerificationView:
             resend_available_at=None,
             window_ends_at=None,
             live=False,
+            end_reason=verification.end_reason,
         )
 
 

@@ -32,6 +32,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from coffeeshop.phones import phone_region_allowed
 from coffeeshop.temporal.client import TemporalUnavailable, gateway
 from customers.errors import CustomerNotFound
 from customers.models import Customer
@@ -40,13 +41,17 @@ from verification.codes import code_hash
 from verification.contracts import (
     CANCEL_UPDATE,
     CODE_SENT_UPDATE,
+    DELIVERY_STATUS_SIGNAL,
     FINAL_RESULTS,
     RESEND_CODE_UPDATE,
     SUBMIT_CODE_UPDATE,
+    WORKFLOW_ID_PREFIX,
     WORKFLOW_TYPE,
     CancelInput,
     CancelResult,
     CodeSentInput,
+    DeliveryStatus,
+    DeliveryStatusInput,
     Refusal,
     ResendCodeInput,
     ResendCodeResult,
@@ -101,8 +106,10 @@ def verification_start(*, customer: Customer, again: bool = False) -> Verificati
     One Update-with-Start call: the run starts and answers once the code is on its way, with the
     code's expiry. Idempotent: a retry finds the run the first call started. With `again=False`
     a finished run is never replaced; with `again=True` a new run starts once the previous one
-    has ended. Refuses PHONE_RATE_LIMITED.
+    has ended. Refuses PHONE_REGION_NOT_ALLOWED and PHONE_RATE_LIMITED.
     """
+    if not phone_region_allowed(customer.phone_number, settings.PHONE_ALLOWED_REGIONS):
+        raise VerificationRefused(Refusal.PHONE_REGION_NOT_ALLOWED)
     limits.phone_limits_hit_start(phone_number=customer.phone_number)
     workflow_id = workflow_id_for(str(customer.id))
     params = verification_input(customer_id=str(customer.id))
@@ -287,6 +294,38 @@ def verification_start_again(*, customer: Customer) -> tuple[VerificationView, b
     if current is not None:
         _verification_wait_closed(current.workflow_id, current.run_id)
     return verification_start(customer=customer, again=current is not None), True
+
+
+def verification_delivery_status_record(
+    *, workflow_id: str, message_id: str, status: DeliveryStatus
+) -> bool:
+    """Pass a provider's delivery receipt to the run that sent the text.
+
+    The run keeps it only if it is about its current code and moves the status on, so repeats
+    and late arrivals are harmless. False, and a log line, when no such run is open any more.
+    """
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        logger.warning("A delivery receipt named a workflow that is not ours: %r", workflow_id)
+        return False
+
+    async def signal(client: Client) -> None:
+        await client.get_workflow_handle(workflow_id).signal(
+            DELIVERY_STATUS_SIGNAL, DeliveryStatusInput(message_id=message_id, status=status)
+        )
+
+    try:
+        gateway.call(signal)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        logger.info(
+            "A delivery receipt (%s) came for a run that has ended or never was: %s",
+            status,
+            workflow_id,
+            extra={"workflow_id": workflow_id},
+        )
+        return False
+    return True
 
 
 class _RunClosed(Exception):

@@ -1,7 +1,13 @@
-"""SMS backends. The project fakes only this: the provider lies outside it.
+"""SMS backends (worker process). The project fakes only this: the provider lies outside it.
 
-Choose one with the SMS_BACKEND setting: `console` prints messages to the worker's log, `locmem`
-keeps them in `outbox` for tests. A dotted path names any class with a `send` method.
+Choose one with the SMS_BACKEND setting: `twilio` sends through Twilio (`sms_twilio.py`),
+`console` prints messages to the worker's log, `locmem` keeps them in `outbox` for tests. A dotted
+path names any class with the same `send` method.
+
+A backend's `send` returns the provider's id for the message (None when there is none) and
+raises `SmsUndeliverable` when the provider says this number can never get the text (the run
+then ends and the customer is told so). Anything else it raises is transient: Temporal retries
+the send with backoff.
 """
 
 import re
@@ -13,6 +19,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from coffeeshop.phones import phone_mask
+from verification.contracts import UndeliverableReason
 
 DIGIT = re.compile(r"[0-9]")
 
@@ -22,6 +29,20 @@ class SmsMessage:
     to: str
     body: str
     idempotency_key: str
+    # Seconds after which the provider should drop a text it has not delivered yet (the code's
+    # time to live): a code that arrives after it has expired only confuses.
+    validity_seconds: int | None = None
+    # Where the provider should post delivery receipts; None when there is no public URL.
+    status_callback: str | None = None
+
+
+class SmsUndeliverable(Exception):
+    """The provider refused this number for good; sending again would not help."""
+
+    def __init__(self, reason: UndeliverableReason, provider_code: int | str | None = None) -> None:
+        super().__init__(f"{reason} (provider code {provider_code})")
+        self.reason = reason
+        self.provider_code = provider_code
 
 
 class ConsoleSmsBackend:
@@ -31,12 +52,13 @@ class ConsoleSmsBackend:
     reaches a production log (it delivers nothing either: use a real provider's backend).
     """
 
-    def send(self, message: SmsMessage) -> None:
+    def send(self, message: SmsMessage) -> str | None:
         to, body = message.to, message.body
         if not settings.DEBUG:
             to, body = phone_mask(to), DIGIT.sub("•", body)
         sys.stdout.write(f"SMS to {to}: {body}\n")
         sys.stdout.flush()
+        return None
 
 
 outbox: list[SmsMessage] = []
@@ -44,22 +66,43 @@ _outbox_lock = threading.Lock()
 
 
 class LocmemSmsBackend:
-    """Keep messages in `verification.sms.outbox`, like Django's locmem mail backend."""
+    """Keep messages in `verification.sms.outbox`, like Django's locmem mail backend.
 
-    def send(self, message: SmsMessage) -> None:
+    A message's id is its place in the outbox, from 1: "locmem-3" is `outbox[2]`.
+    """
+
+    def send(self, message: SmsMessage) -> str | None:
         with _outbox_lock:
             outbox.append(message)
+            return f"locmem-{len(outbox)}"
 
 
-BACKENDS = {"console": ConsoleSmsBackend, "locmem": LocmemSmsBackend}
+BACKENDS = {
+    "console": "verification.sms.ConsoleSmsBackend",
+    "locmem": "verification.sms.LocmemSmsBackend",
+    "twilio": "verification.sms_twilio.TwilioSmsBackend",
+}
+
+_backend_lock = threading.Lock()
+_backend: tuple[str, object] | None = None
 
 
 def sms_backend_class() -> type:
     """The class SMS_BACKEND names; ImportError when it names nothing importable."""
     name = settings.SMS_BACKEND
-    return BACKENDS.get(name) or import_string(name)
+    return import_string(BACKENDS.get(name, name))
 
 
-def sms_send(*, to: str, body: str, idempotency_key: str) -> None:
-    """Send one SMS through the configured backend."""
-    sms_backend_class()().send(SmsMessage(to=to, body=body, idempotency_key=idempotency_key))
+def sms_backend():
+    """The configured backend, made once per process (a provider client keeps its connections)."""
+    global _backend
+    name = settings.SMS_BACKEND
+    with _backend_lock:
+        if _backend is None or _backend[0] != name:
+            _backend = (name, sms_backend_class()())
+        return _backend[1]
+
+
+def sms_send(message: SmsMessage) -> str | None:
+    """Send one SMS through the configured backend; return the provider's message id."""
+    return sms_backend().send(message)

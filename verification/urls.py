@@ -1,8 +1,8 @@
-"""Verification's routes: the code-entry pages, and the API under /v1/."""
+"""Verification's routes: the code-entry pages, and the API (and Twilio's webhook) under /v1/."""
 
 from django.urls import path
 
-from verification import api, views
+from verification import api, views, webhooks
 
 app_name = "verification"
 
@@ -30,5 +30,10 @@ urlpatterns = [
         "v1/customers/<uuid:customer_id>/verification",
         api.CustomerVerificationApi.as_view(),
         name="api-status",
+    ),
+    path(
+        "v1/webhooks/twilio/message-status",
+        webhooks.TwilioDeliveryStatusWebhook.as_view(),
+        name="api-delivery-status",
     ),
 ]

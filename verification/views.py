@@ -21,10 +21,24 @@ from coffeeshop.phones import phone_mask
 from coffeeshop.web.pages import unavailable_page
 from customers.models import Customer
 from verification import services
-from verification.contracts import Refusal, VerificationResult, VerificationState
-from verification.errors import VerificationRefused
+from verification.contracts import (
+    DeliveryStatus,
+    Refusal,
+    VerificationResult,
+    VerificationState,
+)
+from verification.errors import VerificationRefused, undeliverable_text
 from verification.forms import CodeForm
 from verification.selectors import verification_get_view
+
+# What the code page says of the provider's latest receipt for the current code.
+DELIVERY_TEXT = {
+    DeliveryStatus.QUEUED: "On its way",
+    DeliveryStatus.SENT: "Sent",
+    DeliveryStatus.DELIVERED: "Delivered",
+    DeliveryStatus.UNDELIVERED: "Not delivered",
+    DeliveryStatus.FAILED: "Not delivered",
+}
 
 
 @never_cache
@@ -63,6 +77,8 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
         "resend_in": resend_in,
         "resend_clock": _clock(resend_in),
         "dev_sms_console": settings.DEBUG and settings.SMS_BACKEND == "console",
+        "delivery": DELIVERY_TEXT.get(view.delivery_status),
+        "delivery_failed": bool(view.delivery_status and view.delivery_status.is_failure),
     }
     return render(request, "verification/enter_code.html", context)
 
@@ -122,6 +138,11 @@ def verification_failed(request: HttpRequest, customer_id) -> HttpResponse:
         "customer": customer,
         "masked_phone": phone_mask(customer.phone_number),
         "state": view.state.value if view is not None else "",
+        "undeliverable_reason": (
+            undeliverable_text(view.end_reason)
+            if view is not None and view.state == VerificationState.UNDELIVERABLE
+            else ""
+        ),
         "notice": notice if notice and notice["for_page"] == "failed" else None,
         "limit_reached": bool(notice and notice.get("kind") == Refusal.RUN_LIMIT_REACHED),
         "runs_per_day": max(1, settings.VERIFICATION_MAX_RUNS_PER_DAY),

@@ -6,7 +6,10 @@ calls Temporal, and nothing in the web process imports this module.
 
 import logging
 from datetime import timedelta
+from urllib.parse import urlencode
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from coffeeshop.phones import phone_mask
@@ -14,7 +17,7 @@ from customers.models import Customer
 from verification.codes import code_generate, code_hash
 from verification.contracts import SendCodeResult
 from verification.records import verification_record_started
-from verification.sms import sms_send
+from verification.sms import SmsMessage, sms_send
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +43,33 @@ def verification_send_code(
     code = code_generate()
     expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
     minutes = max(1, round(ttl_seconds / 60))
-    sms_send(
-        to=phone_number,
-        body=f"Your Coffeeshop verification code is {code}. It expires in {minutes} min.",
-        idempotency_key=f"{workflow_id}:{expires_at.isoformat()}",
+    message_id = sms_send(
+        SmsMessage(
+            to=phone_number,
+            body=f"Your Coffeeshop verification code is {code}. It expires in {minutes} min.",
+            idempotency_key=f"{workflow_id}:{expires_at.isoformat()}",
+            validity_seconds=ttl_seconds,
+            status_callback=delivery_callback_url(workflow_id),
+        )
     )
-    logger.info("Sent a verification code to %s", phone_mask(phone_number))
+    logger.info(
+        "Sent a verification code to %s",
+        phone_mask(phone_number),
+        extra={"workflow_id": workflow_id, "customer_id": customer_id},
+    )
     return SendCodeResult(
-        code_hash=code_hash(workflow_id=workflow_id, code=code), expires_at=expires_at
+        code_hash=code_hash(workflow_id=workflow_id, code=code),
+        expires_at=expires_at,
+        message_id=message_id or "",
     )
+
+
+def delivery_callback_url(workflow_id: str) -> str | None:
+    """Where the provider posts this run's delivery receipts; None without PUBLIC_BASE_URL.
+
+    The run's id rides in the query string, which the provider signs with the rest of the URL.
+    """
+    if not settings.PUBLIC_BASE_URL:
+        return None
+    path = reverse("verification:api-delivery-status")
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}{path}?{urlencode({'workflow': workflow_id})}"

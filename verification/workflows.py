@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         CANCEL_UPDATE,
         CODE_SENT_UPDATE,
         CUSTOMER_NOT_FOUND_ERROR,
+        DELIVERY_STATUS_SIGNAL,
         FINAL_RESULTS,
         INVALID_ARGUMENT_ERROR,
         RECONCILE_ACTIVITY,
@@ -31,12 +32,15 @@ with workflow.unsafe.imports_passed_through():
         RECORD_OUTCOME_ACTIVITY,
         RESEND_CODE_UPDATE,
         SEND_CODE_ACTIVITY,
+        SMS_UNDELIVERABLE_ERROR,
         STATUS_QUERY,
         SUBMIT_CODE_UPDATE,
         WORKFLOW_TYPE,
         CancelInput,
         CancelResult,
         CodeSentInput,
+        DeliveryStatus,
+        DeliveryStatusInput,
         ReconcileInput,
         ReconcileResult,
         RecordOutcomeInput,
@@ -61,7 +65,7 @@ SEND_CODE_DEADLINE = timedelta(minutes=10)
 SEND_CODE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=[CUSTOMER_NOT_FOUND_ERROR],
+    non_retryable_error_types=[CUSTOMER_NOT_FOUND_ERROR, SMS_UNDELIVERABLE_ERROR],
 )
 RECORD_OUTCOME_TIMEOUT = timedelta(seconds=10)
 # No deadline: an outcome must reach the database, however long the database is away. Whoever
@@ -70,6 +74,9 @@ RECORD_OUTCOME_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
 RECONCILE_TIMEOUT = timedelta(minutes=5)
+# Runs that failed to send for good before this patch ended FAILED; a query on such a closed run
+# replays its history, and must still say FAILED, as its row does.
+UNDELIVERABLE_PATCH = "undeliverable-state"
 # What the web tier sends: an HMAC-SHA256 in lower-case hex. Anything else is refused unread, so
 # no malformed input can cost an attempt or reach hmac.compare_digest.
 CODE_HASH = re.compile(r"[0-9a-f]{64}")
@@ -91,6 +98,9 @@ class VerifyPhoneWorkflow:
         self._send_requested = False
         self._sending = False
         self._outcome: workflow.ActivityHandle[None] | None = None
+        self._message_id = ""
+        self._delivery: DeliveryStatus | None = None
+        self._end_reason = ""
         self._window_ends_at = workflow.now() + timedelta(seconds=input.window_seconds)
         self._request_send()
 
@@ -203,15 +213,25 @@ class VerifyPhoneWorkflow:
         await self._record_outcome()
         return CancelResult(cancelled=cancelled, state=self._state)
 
+    @workflow.signal(name=DELIVERY_STATUS_SIGNAL)
+    def delivery_status(self, input: DeliveryStatusInput) -> None:
+        """A provider's receipt for a text: kept if it is about the current code and moves on.
+
+        Receipts for older codes, repeats, and ones arriving out of order (sent after delivered)
+        change nothing.
+        """
+        if not self._message_id or input.message_id != self._message_id:
+            return
+        if self._delivery is None or input.status.rank > self._delivery.rank:
+            self._delivery = input.status
+
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> VerificationStatus:
         pending = self._state is VerificationState.PENDING
         can_resend = pending and self._sends < self._input.max_sends
         resend_at = None
         if can_resend and self._last_send_requested_at is not None:
-            resend_at = self._last_send_requested_at + timedelta(
-                seconds=self._input.resend_cooldown_seconds
-            )
+            resend_at = workflow.now() + timedelta(seconds=self._resend_wait_seconds())
         info = workflow.info()
         return VerificationStatus(
             state=self._state,
@@ -222,6 +242,8 @@ class VerifyPhoneWorkflow:
             window_ends_at=self._window_ends_at,
             run_id=info.run_id,
             started_at=info.start_time,
+            delivery_status=self._delivery,
+            end_reason=self._end_reason,
         )
 
     def _request_send(self) -> None:
@@ -230,6 +252,8 @@ class VerifyPhoneWorkflow:
         self._last_send_requested_at = workflow.now()
         self._code_hash = None
         self._code_expires_at = None
+        self._message_id = ""
+        self._delivery = None
 
     async def _send_code(self) -> None:
         self._send_requested = False
@@ -255,11 +279,12 @@ class VerifyPhoneWorkflow:
             # ApplicationError, or the timeout that ended its retries).
             cause = err.cause if isinstance(err, ActivityError) else err
             if self._state is VerificationState.PENDING:
-                gone = (
-                    isinstance(cause, ApplicationError) and cause.type == CUSTOMER_NOT_FOUND_ERROR
-                )
-                self._end(VerificationState.CANCELLED if gone else VerificationState.FAILED)
-            workflow.logger.warning("No code could be delivered; the run ends %s.", self._state)
+                self._end(self._state_after_send_failure(cause))
+            workflow.logger.warning(
+                "No code could be delivered; the run ends %s.",
+                self._state,
+                extra={"customer_id": self._input.customer_id},
+            )
             return
         finally:
             self._sending = False
@@ -267,6 +292,18 @@ class VerifyPhoneWorkflow:
             return  # superseded by a newer send, or ended while this one was in flight
         self._code_hash = sent.code_hash
         self._code_expires_at = sent.expires_at
+        self._message_id = sent.message_id
+
+    def _state_after_send_failure(self, cause: BaseException | None) -> VerificationState:
+        """How a run ends when its code could not be sent at all."""
+        error_type = cause.type if isinstance(cause, ApplicationError) else None
+        if error_type == CUSTOMER_NOT_FOUND_ERROR:
+            return VerificationState.CANCELLED
+        if error_type == SMS_UNDELIVERABLE_ERROR and workflow.patched(UNDELIVERABLE_PATCH):
+            assert isinstance(cause, ApplicationError)
+            self._end_reason = str(cause.details[0]) if cause.details else ""
+            return VerificationState.UNDELIVERABLE
+        return VerificationState.FAILED
 
     async def _record_outcome(self) -> None:
         """Write how the run ended to the database, once; every caller waits until it is done."""
@@ -280,6 +317,7 @@ class VerifyPhoneWorkflow:
                     run_id=info.run_id,
                     state=self._state,
                     finished_at=workflow.now(),
+                    reason=self._end_reason,
                 ),
                 start_to_close_timeout=RECORD_OUTCOME_TIMEOUT,
                 retry_policy=RECORD_OUTCOME_RETRY,
@@ -325,6 +363,8 @@ class VerifyPhoneWorkflow:
     def _resend_wait_seconds(self) -> int:
         if self._last_send_requested_at is None:
             return 0
+        if self._delivery is not None and self._delivery.is_failure and self._code_ready():
+            return 0  # the provider said the code never arrived: no point in waiting
         ready_at = self._last_send_requested_at + timedelta(
             seconds=self._input.resend_cooldown_seconds
         )

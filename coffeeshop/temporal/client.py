@@ -2,19 +2,24 @@
 
 The worker connects with `temporal_connect()` inside its own event loop. The web tier, which is
 synchronous, goes through `gateway`: one client per process, living on one background event
-loop, reached with `gateway.call(...)`, which always has a time bound.
+loop, reached with `gateway.call(...)`, which always has a time bound. Where and how to connect
+(address, namespace, API key, TLS) is in the settings, which read Temporal's own environment
+configuration (see the Temporal block of `coffeeshop/settings.py`).
 """
 
 import asyncio
 import logging
+import re
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import TypeVar
 
 from django.conf import settings
 from temporalio.client import Client
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from coffeeshop.errors import Unavailable
@@ -30,12 +35,21 @@ UNAVAILABLE_STATUSES = {
     RPCStatusCode.CANCELLED,
     RPCStatusCode.UNKNOWN,
 }
+# Refusals of our credentials: an outage for the app (503), and a line in the log saying why.
+REFUSED_STATUSES = {RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNAUTHENTICATED}
 
 
 class TemporalUnavailable(Unavailable):
     """Temporal, or a worker behind it, did not answer in time."""
 
     code = "temporal_unavailable"
+
+
+class TemporalConnectFailed(RuntimeError):
+    """Connecting to Temporal failed. str() says why in one line, and which setting to check.
+
+    A RuntimeError, as the SDK's own connect failure is, so callers that retry on that still do.
+    """
 
 
 def temporal_data_converter() -> DataConverter:
@@ -53,12 +67,91 @@ def temporal_data_converter() -> DataConverter:
     )
 
 
-async def temporal_connect() -> Client:
-    """Connect to the Temporal server named in the settings."""
-    return await Client.connect(
-        settings.TEMPORAL_ADDRESS,
+def temporal_connect_config() -> ClientConnectConfig:
+    """`Client.connect`'s connection arguments from the settings, by the SDK's own rules (an API
+    key turns TLS on unless TLS is explicitly off). Reads the certificate files named."""
+    return ClientConfigProfile(
+        address=settings.TEMPORAL_ADDRESS,
         namespace=settings.TEMPORAL_NAMESPACE,
-        data_converter=temporal_data_converter(),
+        api_key=settings.TEMPORAL_API_KEY or None,
+        tls=settings.TEMPORAL_TLS,
+        grpc_meta=settings.TEMPORAL_GRPC_META,
+    ).to_client_connect_config()
+
+
+async def temporal_connect(*, runtime: Runtime | None = None) -> Client:
+    """Connect to the Temporal server named in the settings; raise TemporalConnectFailed."""
+    address = settings.TEMPORAL_ADDRESS
+    try:
+        config = temporal_connect_config()
+    except OSError as exc:
+        raise TemporalConnectFailed(
+            f"Cannot connect to Temporal at {address}: cannot read {exc.filename}: "
+            f"{exc.strerror} (check the TEMPORAL_TLS_* paths)"
+        ) from exc
+    try:
+        return await Client.connect(
+            **config, data_converter=temporal_data_converter(), runtime=runtime
+        )
+    except RuntimeError as exc:  # the SDK's "Failed client connect: <the Rust error>"
+        raise TemporalConnectFailed(connect_failure_describe(str(exc), address=address)) from exc
+
+
+_GRPC_STATUS = re.compile(r'Status \{ code: (\w+), message: "((?:[^"\\]|\\.)*)"')
+_CERTIFICATE_PROBLEM = re.compile(r"InvalidCertificate\((\w+)")
+_CLIENT_CERTIFICATE_PROBLEMS = (
+    "PrivateKeyParseError",
+    "NoCertificatesPresented",
+    "InconsistentKeys",
+)
+
+
+def connect_failure_describe(error: str, *, address: str) -> str:
+    """One line for a failed `Client.connect`: what went wrong, and what to check.
+
+    The SDK gives the failure only as the text of its Rust error; the usual causes are
+    recognised in it, and anything else is passed on as it is.
+    """
+    where = f"Temporal at {address}"
+    if status := _GRPC_STATUS.search(error):
+        code, message = status.groups()
+        words = re.sub(r"(?<!^)(?=[A-Z])", " ", code).lower()
+        if code in ("PermissionDenied", "Unauthenticated"):
+            return f"{where} refused the connection: {words}: {message} {_credentials_hint()}"
+        return f"{where} answered {words}: {message}"
+    if certificate := _CERTIFICATE_PROBLEM.search(error):
+        return (
+            f"{where} sent a TLS certificate we do not accept: {certificate.group(1)} "
+            "(check TEMPORAL_TLS_SERVER_CA_CERT_PATH and TEMPORAL_TLS_SERVER_NAME)"
+        )
+    if "InvalidContentType" in error:
+        return f"{where} does not answer in TLS (check TEMPORAL_TLS and TEMPORAL_ADDRESS)"
+    if any(problem in error for problem in _CLIENT_CERTIFICATE_PROBLEMS):
+        return (
+            f"Cannot connect to {where}: the TLS client certificate or key is unusable "
+            "(check TEMPORAL_TLS_CLIENT_CERT_* and TEMPORAL_TLS_CLIENT_KEY_*)"
+        )
+    if "ConnectionRefused" in error:
+        return (
+            f"Cannot connect to {where}: connection refused (is it running? check TEMPORAL_ADDRESS)"
+        )
+    if "dns error" in error:
+        return f"Cannot connect to {where}: the host name does not resolve (check TEMPORAL_ADDRESS)"
+    return f"Cannot connect to {where}: {error.removeprefix('Failed client connect: ')}"
+
+
+def _credentials_hint() -> str:
+    """Which credentials a refusal is about: the ones configured, or that there are none."""
+    tls = settings.TEMPORAL_TLS
+    if settings.TEMPORAL_API_KEY:
+        return "(check TEMPORAL_API_KEY)"
+    if tls is not None and tls.client_cert is not None:
+        return (
+            "(check the client certificate: TEMPORAL_TLS_CLIENT_CERT_*, TEMPORAL_TLS_CLIENT_KEY_*)"
+        )
+    return (
+        "(it wants credentials: set TEMPORAL_API_KEY, or a client certificate in "
+        "TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH)"
     )
 
 
@@ -68,7 +161,7 @@ class TemporalGateway:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._clients: dict[tuple[str, str], Client] = {}
+        self._clients: dict[Hashable, Client] = {}
         self._connect_lock: asyncio.Lock | None = None
 
     def call(
@@ -91,6 +184,16 @@ class TemporalGateway:
         except RPCError as exc:
             if exc.status in UNAVAILABLE_STATUSES:
                 raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from exc
+            if exc.status in REFUSED_STATUSES:
+                words = exc.status.name.replace("_", " ").lower()
+                logger.warning(
+                    "Temporal at %s refused a call: %s: %s %s",
+                    settings.TEMPORAL_ADDRESS,
+                    words,
+                    exc.message,
+                    _credentials_hint(),
+                )
+                raise TemporalUnavailable(f"Temporal refused the call: {words}.") from exc
             raise
 
     def close(self) -> None:
@@ -102,7 +205,7 @@ class TemporalGateway:
         return await operation(await self._client())
 
     async def _client(self) -> Client:
-        key = (settings.TEMPORAL_ADDRESS, settings.TEMPORAL_NAMESPACE)
+        key = _connection_key()
         client = self._clients.get(key)
         if client is not None:
             return client
@@ -111,12 +214,18 @@ class TemporalGateway:
         async with self._connect_lock:
             client = self._clients.get(key)
             if client is None:
+                address = settings.TEMPORAL_ADDRESS
                 try:
                     client = await temporal_connect()
-                except RuntimeError as exc:  # the SDK's "Failed client connect"
-                    raise TemporalUnavailable(f"Cannot connect to Temporal at {key[0]}.") from exc
+                except TemporalConnectFailed as exc:
+                    logger.warning("%s", exc)
+                    raise TemporalUnavailable(f"Cannot connect to Temporal at {address}.") from exc
                 self._clients[key] = client
-                logger.info("Connected to Temporal at %s, namespace %s", *key)
+                logger.info(
+                    "Connected to Temporal at %s, namespace %s",
+                    address,
+                    settings.TEMPORAL_NAMESPACE,
+                )
         return client
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
@@ -129,6 +238,17 @@ class TemporalGateway:
                 thread.start()
                 self._loop = loop
             return self._loop
+
+
+def _connection_key() -> Hashable:
+    """Every setting a connection depends on: change one, and the gateway connects afresh."""
+    return (
+        settings.TEMPORAL_ADDRESS,
+        settings.TEMPORAL_NAMESPACE,
+        settings.TEMPORAL_API_KEY,
+        settings.TEMPORAL_TLS,
+        tuple(sorted(settings.TEMPORAL_GRPC_META.items())),
+    )
 
 
 gateway = TemporalGateway()

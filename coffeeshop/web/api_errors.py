@@ -2,9 +2,10 @@
 
 This is the one place errors become API responses. `exception_handler` (DRF's hook) turns the
 project's `Refused` into its status and reason code, `Unavailable` into 503 with Retry-After, and
-DRF's and Django's own exceptions into the same shape. `ApiErrorMiddleware` reshapes whatever
-else answers an error under the API prefixes (Django's 404 for an unrouted path, its 400 for a
-bad Host, its 500) into JSON too, with DEBUG on as well as off.
+DRF's and Django's own exceptions into the same shape, and counts each 429 by the limit that gave
+it (`coffeeshop.web.metrics`). `ApiErrorMiddleware` reshapes whatever else answers an error under
+the API prefixes (Django's 404 for an unrouted path, its 400 for a bad Host, its 500) into JSON
+too, with DEBUG on as well as off.
 """
 
 import logging
@@ -22,6 +23,7 @@ from temporalio.service import RPCError
 
 from coffeeshop.errors import DatabaseUnavailable, NotFound, Refused, Unavailable
 from coffeeshop.temporal.client import TemporalUnavailable
+from coffeeshop.web.metrics import rate_limited_observe
 from coffeeshop.web.parsers import PayloadTooLarge
 
 logger = logging.getLogger(__name__)
@@ -88,6 +90,9 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, exceptions.Throttled):
+        scope = getattr(context.get("view"), "throttle_scope", None) or "other"
+        rate_limited_observe(f"throttle:{scope}")
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -104,6 +109,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
 
 
 def _refused_response(exc: Refused) -> Response:
+    if exc.status == status.HTTP_429_TOO_MANY_REQUESTS:
+        rate_limited_observe(exc.code)
     response = Response(error_body(exc.code, str(exc)), status=exc.status)
     if exc.retry_after is not None:
         response["Retry-After"] = str(max(1, exc.retry_after))

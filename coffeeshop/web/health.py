@@ -5,6 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from coffeeshop.temporal.client import TemporalUnavailable, gateway
 
@@ -28,11 +29,13 @@ def _database() -> str:
 
 
 def _temporal() -> str:
+    """Whether Temporal answers a ping: "ok", or "unavailable" whatever the failure."""
+
     async def ping(client: Client) -> None:
         await client.workflow_service.get_system_info(GetSystemInfoRequest())
 
     try:
         gateway.call(ping, timeout=HEALTH_TIMEOUT_SECONDS)
-    except TemporalUnavailable:
+    except (TemporalUnavailable, RPCError):
         return "unavailable"
     return "ok"

@@ -84,3 +84,42 @@ def test_huge_page_index_is_a_field_error_not_a_database_error(api):
     for index in ("9e18", str(10**19), "101"):
         response = api.get(f"/v1/customers:batchGet?customer_ids={uuid.uuid4()}&page_index={index}")
         assert list(field_errors(response)) == ["page_index"]
+
+
+@pytest.mark.parametrize(
+    ("phone", "allowed"),
+    [("+15005550006", True), ("+447700900123", True), ("+33612345678", False)],
+    ids=["US", "GB", "FR"],
+)
+def test_numbers_outside_the_allowed_countries_are_a_field_error_naming_them(
+    api, settings, temporal, worker, phone, allowed
+):
+    settings.PHONE_ALLOWED_REGIONS = ["GB", "IE", "US"]
+    body = {"customer": {**CUSTOMER, "phone_number": phone}, "request_id": str(uuid.uuid4())}
+
+    response = api.post("/v1/customers", body, format="json")
+
+    if allowed:
+        assert response.status_code == 201, response.content
+    else:
+        assert field_errors(response)["customer.phone_number"] == [
+            "We can only text numbers in United Kingdom, Ireland and United States."
+        ]
+        assert not Customer.objects.exists()
+
+
+def test_the_signup_page_refuses_other_countries_at_the_field(client, settings):
+    settings.PHONE_ALLOWED_REGIONS = ["GB"]
+
+    response = client.post(
+        "/",
+        {
+            "first_name": "Ada",
+            "last_name": "L",
+            "email": "a@example.com",
+            "phone_number": "+33612345678",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "We can only text numbers in United Kingdom." in response.content.decode()

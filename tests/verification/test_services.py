@@ -156,3 +156,17 @@ def test_a_send_for_a_deleted_customer_ends_the_run_cancelled_without_retrying(
     result = worker.run(resend_then_outcome, timeout=15)
     assert result.state == VerificationState.CANCELLED
     assert len(sent_codes(sms_outbox, "+447700900111")) == 1
+
+
+def test_a_new_run_is_refused_for_a_number_from_a_country_no_longer_allowed(
+    settings, sign_up, sms_outbox
+):
+    customer = sign_up(phone_number="+447700900555")
+    services.verification_cancel(customer=customer)
+    settings.PHONE_ALLOWED_REGIONS = ["IE"]
+
+    with pytest.raises(VerificationRefused) as refused:
+        services.verification_start_again(customer=customer)
+
+    assert refused.value.reason is Refusal.PHONE_REGION_NOT_ALLOWED
+    assert str(refused.value) == "We can only text numbers in Ireland."

@@ -33,6 +33,7 @@ from tests.temporal_server import TemporalDevServer
 from verification.contracts import (
     CANCEL_UPDATE,
     CODE_SENT_UPDATE,
+    DELIVERY_STATUS_SIGNAL,
     RECORD_OUTCOME_ACTIVITY,
     RESEND_CODE_UPDATE,
     SEND_CODE_ACTIVITY,
@@ -42,6 +43,8 @@ from verification.contracts import (
     CancelInput,
     CancelResult,
     CodeSentInput,
+    DeliveryStatus,
+    DeliveryStatusInput,
     RecordOutcomeInput,
     ResendCodeInput,
     ResendCodeResult,
@@ -177,6 +180,7 @@ class StubActivities:
             return SendCodeResult(
                 code_hash=code_hash(code),
                 expires_at=utcnow() + timedelta(seconds=input.ttl_seconds),
+                message_id=f"stub-message-{len(self.codes)}",
             )
 
         @activity.defn(name=RECORD_OUTCOME_ACTIVITY)
@@ -307,6 +311,16 @@ class WorkflowHarness:
 
     def status(self) -> VerificationStatus:
         return self._run(self.handle.query(STATUS_QUERY, result_type=VerificationStatus))
+
+    def receipt(self, status: DeliveryStatus, code: str | None = None) -> None:
+        """Signal a delivery receipt for the text that carried `code` (by default the latest)."""
+        number = self.codes.index(code) + 1 if code else len(self.codes)
+        message_id = f"stub-message-{number}"
+        self._run(
+            self.handle.signal(
+                DELIVERY_STATUS_SIGNAL, DeliveryStatusInput(message_id=message_id, status=status)
+            )
+        )
 
     def result(self) -> VerifyPhoneOutcome:
         """Let the run finish (releasing a held outcome) and return what it returned."""

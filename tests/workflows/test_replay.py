@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from tests.workflows.conftest import WorkflowHarness, verify_input, wait_until_past
+from verification.contracts import SMS_UNDELIVERABLE_ERROR, DeliveryStatus
 from verification.workflows import ReconcileVerificationsWorkflow, VerifyPhoneWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -74,6 +75,22 @@ def send_failure(run: WorkflowHarness) -> None:
     run.start()
 
 
+def undeliverable(run: WorkflowHarness) -> None:
+    run.fail_sends(
+        ApplicationError(
+            "Not a mobile.", "not_mobile", type=SMS_UNDELIVERABLE_ERROR, non_retryable=True
+        )
+    )
+    run.start()
+
+
+def receipts_then_right_code(run: WorkflowHarness) -> None:
+    run.start()
+    for status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.SENT):
+        run.receipt(status)
+    run.submit(run.code())
+
+
 PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
     path.__name__: path
     for path in (
@@ -85,6 +102,8 @@ PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
         cancel,
         window_expiry,
         send_failure,
+        undeliverable,
+        receipts_then_right_code,
     )
 }
 

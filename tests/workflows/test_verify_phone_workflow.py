@@ -25,6 +25,8 @@ from tests.workflows.conftest import (
 from verification.contracts import (
     CUSTOMER_NOT_FOUND_ERROR,
     INVALID_ARGUMENT_ERROR,
+    SMS_UNDELIVERABLE_ERROR,
+    DeliveryStatus,
     Refusal,
     SubmitCodeResult,
     VerificationResult,
@@ -462,3 +464,60 @@ def test_plaintext_codes_never_appear_in_the_history_only_their_hashes(
     assert code_hash(code).encode() in raw and code_hash(WRONG).encode() in raw
     assert not re.search(standalone % code.encode(), raw)
     assert not re.search(standalone % WRONG.encode(), raw)
+
+
+def test_a_number_the_provider_will_never_text_ends_the_run_undeliverable_without_retrying(
+    harness: WorkflowHarness,
+) -> None:
+    harness.fail_sends(
+        ApplicationError(
+            "Not a mobile.", "not_mobile", type=SMS_UNDELIVERABLE_ERROR, non_retryable=False
+        )
+    )
+
+    harness.start()
+
+    assert harness.started.state == VerificationState.UNDELIVERABLE
+    assert harness.started.end_reason == "not_mobile"
+    assert len(harness.send_calls) == 1  # the workflow's retry policy makes the type final
+    assert (harness.outcome().state, harness.outcome().reason) == (
+        VerificationState.UNDELIVERABLE,
+        "not_mobile",
+    )
+
+
+def test_receipts_for_the_current_code_move_its_status_on_and_never_back(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(resend_cooldown_seconds=0))
+    first = harness.code()
+    harness.resend()
+    harness.code(2)
+
+    harness.receipt(DeliveryStatus.FAILED, first)  # about the replaced code: ignored
+    no_receipt = harness.status().delivery_status
+    for status in (DeliveryStatus.SENT, DeliveryStatus.DELIVERED, DeliveryStatus.SENT):
+        harness.receipt(status)
+
+    assert no_receipt is None
+    assert harness.status().delivery_status == DeliveryStatus.DELIVERED
+
+
+def test_a_failed_delivery_lifts_the_cooldown_but_not_the_send_limit(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(resend_cooldown_seconds=600, max_sends=2))
+    harness.code()
+    cooling = harness.refusal(harness.resend)
+
+    harness.receipt(DeliveryStatus.UNDELIVERED)
+    lifted = harness.status().resend_available_at
+    harness.resend()
+    harness.code(2)
+    harness.receipt(DeliveryStatus.FAILED)
+    limit = harness.refusal(harness.resend)
+
+    assert cooling.type == Refusal.RESEND_COOLDOWN
+    assert lifted is not None and lifted <= utcnow() + CLOCK_SLACK
+    assert limit.type == Refusal.RESEND_LIMIT_REACHED
+    assert len(harness.send_calls) == 2

@@ -8,6 +8,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from temporalio.client import Client
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+)
 
 from coffeeshop.temporal.client import temporal_connect
 from verification.worker import ACTIVITY_THREADS, reconcile_schedule_ensure, worker_build
@@ -15,6 +22,9 @@ from verification.worker import ACTIVITY_THREADS, reconcile_schedule_ensure, wor
 logger = logging.getLogger(__name__)
 
 CONNECT_RETRY_SECONDS = 2.0
+# Finer than the SDK's default buckets (100, 500, 1000, 5000 ms, ...) where the worker-starvation
+# alerts look: a workflow task waits about 1 s on a dead worker's sticky queue before moving on.
+SCHEDULE_TO_START_BUCKETS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 60000)
 
 
 class Command(BaseCommand):
@@ -24,18 +34,28 @@ class Command(BaseCommand):
         parser.add_argument("--task-queue", default=settings.TEMPORAL_TASK_QUEUE)
 
     def handle(self, *args, task_queue: str, **options):
+        address = settings.TEMPORAL_WORKER_METRICS_ADDRESS
         try:
-            asyncio.run(self._serve(task_queue))
+            runtime = worker_runtime(metrics_address=address)
+        except ValueError as exc:  # the address is taken, or is no host:port
+            raise CommandError(
+                f"Cannot serve the worker's metrics on {address!r} "
+                f"(TEMPORAL_WORKER_METRICS_ADDRESS): {exc}"
+            ) from exc
+        if address:
+            self._say(f"Worker metrics on http://{address}/metrics")
+        try:
+            asyncio.run(self._serve(task_queue, runtime))
         except WorkerFailed as exc:
             raise CommandError(str(exc)) from exc
 
-    async def _serve(self, task_queue: str) -> None:
+    async def _serve(self, task_queue: str, runtime: Runtime) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
 
-        client = await self._connect(stop)
+        client = await self._connect(stop, runtime)
         if client is None:
             return
         await reconcile_schedule_ensure(
@@ -47,27 +67,32 @@ class Command(BaseCommand):
             worker = worker_build(client=client, task_queue=task_queue, executor=executor)
             running = asyncio.create_task(worker.run())
             stopping = asyncio.create_task(stop.wait())
-            self.stdout.write(f"Worker polling task queue {task_queue!r}. Ctrl-C stops it.")
+            self._say(f"Worker polling task queue {task_queue!r}. Ctrl-C stops it.")
             await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
             if running.done():
                 stopping.cancel()
                 raise WorkerFailed(f"The worker stopped: {running.exception()!r}")
-            self.stdout.write("Stopping: finishing activities in flight…")
+            self._say("Stopping: finishing activities in flight…")
             await worker.shutdown()
             await running
-        self.stdout.write("Worker stopped.")
+        self._say("Worker stopped.")
 
-    async def _connect(self, stop: asyncio.Event) -> Client | None:
+    def _say(self, text: str) -> None:
+        """A line about the worker itself: on stdout, or a log line when logs are JSON."""
+        if settings.LOG_FORMAT == "json":
+            logger.info(text)
+        else:
+            self.stdout.write(text)
+
+    async def _connect(self, stop: asyncio.Event, runtime: Runtime) -> Client | None:
         """Connect, retrying until Temporal answers or a signal asks us to stop."""
         warned = False
         while not stop.is_set():
             try:
-                return await temporal_connect()
+                return await temporal_connect(runtime=runtime)
             except RuntimeError as exc:
                 if not warned:
-                    logger.warning(
-                        "Waiting for Temporal at %s (%s)", settings.TEMPORAL_ADDRESS, exc
-                    )
+                    logger.warning("Waiting for Temporal: %s", exc)
                     warned = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CONNECT_RETRY_SECONDS)
@@ -76,3 +101,30 @@ class Command(BaseCommand):
 
 class WorkerFailed(Exception):
     pass
+
+
+def worker_runtime(*, metrics_address: str) -> Runtime:
+    """The worker's Temporal runtime: Core's own log lines go through Python's logging (so they
+    follow LOG_FORMAT), and the SDK's Prometheus metrics are served on `metrics_address` unless
+    it is empty. Raises ValueError when the address cannot be bound.
+
+    Each runtime with metrics serves its own port, so a process makes one: this command.
+    """
+    metrics = None
+    if metrics_address:
+        metrics = PrometheusConfig(
+            bind_address=metrics_address,
+            histogram_bucket_overrides={
+                "workflow_task_schedule_to_start_latency": SCHEDULE_TO_START_BUCKETS_MS,
+                "activity_schedule_to_start_latency": SCHEDULE_TO_START_BUCKETS_MS,
+            },
+        )
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(
+                filter=LoggingConfig.default.filter,
+                forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+            ),
+            metrics=metrics,
+        )
+    )

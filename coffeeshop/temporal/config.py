@@ -1,0 +1,34 @@
+"""Where and how to reach Temporal, read from the SDK's environment configuration.
+
+Only `settings.py` calls this, once, at startup: the rest of the app reads the Django settings it
+fills in. No Django imports.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from temporalio.envconfig import ClientConfigProfile
+
+
+class TemporalConfigError(ValueError):
+    """The Temporal configuration names a file that is not there, or a profile not in it."""
+
+
+def temporal_profile_load(environ: Mapping[str, str]) -> ClientConfigProfile:
+    """The connection profile the `TEMPORAL_*` variables in `environ` describe.
+
+    Each variable overrides its field of a TOML profile, TEMPORAL_PROFILE in TEMPORAL_CONFIG_FILE,
+    and the file is read only when one of those two is set: a developer's own `temporal config`
+    profile never redirects `make run` or the tests. Empty variables count as unset.
+    """
+    variables = {k: v for k, v in environ.items() if k.startswith("TEMPORAL_") and v}
+    profile = variables.get("TEMPORAL_PROFILE")
+    config_file = variables.get("TEMPORAL_CONFIG_FILE")
+    if config_file and not Path(config_file).is_file():
+        raise TemporalConfigError(f"TEMPORAL_CONFIG_FILE names no file: {config_file}")
+    try:
+        return ClientConfigProfile.load(
+            profile, disable_file=not (profile or config_file), override_env_vars=variables
+        )
+    except Exception as exc:  # the SDK's ConfigError: a profile not in the file, bad TOML
+        raise TemporalConfigError(f"Temporal client configuration: {exc}") from exc
