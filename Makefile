@@ -65,8 +65,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 	} > $@
 	@echo "Created .env for local development (DEBUG=true, demo verification code 1234)."
 
-bench: install ## Run the benchmark (scripts/bench.py)
-	$(BIN)/python scripts/bench.py
+# Timed targets live here, never in the tests. BENCH_ARGS=--smoke: a quick check that it works.
+bench: install ## App vs the raw Temporal SDK: latency, throughput, memory; BENCH_ARGS=--smoke
+	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
 
 clean: ## Delete local state (.data: databases, Temporal history) and caches; keeps .venv and .env
 	rm -rf .data .pytest_cache .ruff_cache staticfiles test-results

@@ -1,7 +1,8 @@
 """Phone numbers: parsing to E.164, their country, and masking for display."""
 
 import phonenumbers
-from phonenumbers import geocoder
+
+from coffeeshop.countries import COUNTRY_NAMES
 
 VISIBLE_DIGITS = 4
 
@@ -75,13 +76,7 @@ def phone_region_refusal_text(allowed: list[str]) -> str:
 
 def phone_regions_text(regions: list[str]) -> str:
     """Country names for people: "the United Kingdom, Ireland and France"."""
-    names = [_country_name(region) for region in regions]
+    names = [COUNTRY_NAMES.get(region.upper(), region) for region in regions]
     if len(names) == 1:
         return names[0]
     return ", ".join(names[:-1]) + " and " + names[-1]
-
-
-def _country_name(region: str) -> str:
-    example = phonenumbers.example_number(region)
-    name = geocoder.country_name_for_number(example, "en") if example else ""
-    return name or region

@@ -24,3 +24,19 @@ class HangOnceSmsBackend:
             time.sleep(HANG_SECONDS)
         sys.stdout.write(f"SMS to {message.to}: {message.body}\n")
         sys.stdout.flush()
+
+
+class FileSmsBackend:
+    """Append each message to the file named by SMS_FILE as one line: number, a tab, the text.
+
+    For `make bench`, whose process reads the codes there. One `write` per message on a file
+    opened for appending, so lines from concurrent sends never interleave.
+    """
+
+    def send(self, message: SmsMessage) -> None:
+        line = f"{message.to}\t{message.body}\n".encode()
+        fd = os.open(os.environ["SMS_FILE"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)

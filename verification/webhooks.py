@@ -15,7 +15,6 @@ from rest_framework.parsers import FormParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from twilio.request_validator import RequestValidator
 
 from verification import services
 from verification.contracts import DeliveryStatus
@@ -71,5 +70,8 @@ class TwilioDeliveryStatusWebhook(APIView):
             url = settings.PUBLIC_BASE_URL.rstrip("/") + request.get_full_path()
         else:
             url = request.build_absolute_uri()
+        # Imported here: the twilio package costs every web process some 20 MiB otherwise.
+        from twilio.request_validator import RequestValidator
+
         validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
         return validator.validate(url, request.data.dict(), signature)
