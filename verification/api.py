@@ -20,6 +20,7 @@ from coffeeshop.web.serializers import StrictSerializer
 from verification import services
 from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH
 from verification.contracts import (
+    Channel,
     DeliveryStatus,
     Refusal,
     VerificationResult,
@@ -131,6 +132,17 @@ class CustomerResendCodeApi(APIView):
 
     throttle_scope = "resend"
 
+    @extend_schema_serializer(component_name="ResendCode")
+    class InputSerializer(StrictSerializer):
+        """Optionally, how to send the new code."""
+
+        channel = serializers.ChoiceField(
+            choices=[channel.value for channel in Channel],
+            required=False,
+            help_text="`voice`: call me instead; `email`: email me instead; among the channels "
+            "the verification offers (VERIFICATION_CHANNELS). Left out: the current channel.",
+        )
+
     @extend_schema_serializer(component_name="ResendCodeResult")
     class OutputSerializer(serializers.Serializer):
         customer_id = serializers.UUIDField()
@@ -142,29 +154,36 @@ class CustomerResendCodeApi(APIView):
     @extend_schema(
         operation_id="customers_resend_code",
         tags=["verification"],
-        summary="Text a new code; the old one stops working",
+        summary="Send a new code, by text or another channel; the old one stops working",
         parameters=[IDEMPOTENCY_KEY_HEADER],
-        request=None,
+        request=InputSerializer,
         responses={
             202: OpenApiResponse(OutputSerializer, description="A new code is on its way."),
             **error_responses(
                 400,
                 404,
                 409,
+                413,
+                415,
                 429,
                 503,
-                e400="A malformed `Idempotency-Key` header.",
+                e400="An unknown `channel`, or a malformed `Idempotency-Key` header.",
                 e404="No such customer.",
-                e409=f"`{Refusal.NO_VERIFICATION}`, `{Refusal.RESEND_LIMIT_REACHED}` or "
-                f"`{Refusal.VERIFICATION_ENDED}`.",
+                e409=f"`{Refusal.NO_VERIFICATION}`, `{Refusal.RESEND_LIMIT_REACHED}`, "
+                f"`{Refusal.CHANNEL_NOT_OFFERED}` or `{Refusal.VERIFICATION_ENDED}`.",
                 e429=f"`{Refusal.RESEND_COOLDOWN}`, `throttled` or "
                 f"`{Refusal.PHONE_RATE_LIMITED}`. Wait `Retry-After` seconds.",
             ),
         },
     )
     def post(self, request: Request, customer_id) -> Response:
+        serializer = self.InputSerializer(data=request.data or {})
+        serializer.is_valid(raise_exception=True)
+        channel = serializer.validated_data.get("channel")
         sent = services.verification_resend_code(
-            customer_id=customer_id, idempotency_key=_idempotency_key(request)
+            customer_id=customer_id,
+            idempotency_key=_idempotency_key(request),
+            channel=Channel(channel) if channel else None,
         )
         return Response(
             {
@@ -174,6 +193,14 @@ class CustomerResendCodeApi(APIView):
             },
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+class SendSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=[channel.value for channel in Channel])
+    requested_at = serializers.DateTimeField()
+    delivery_status = serializers.ChoiceField(
+        choices=[status.value for status in DeliveryStatus], allow_null=True
+    )
 
 
 class VerificationDetailSerializer(serializers.Serializer):
@@ -202,6 +229,22 @@ class VerificationDetailSerializer(serializers.Serializer):
         help_text="Why an `undeliverable` run ended: `invalid_number`, `not_mobile`, "
         "`unsubscribed`, `unreachable` or `region_not_allowed`; empty otherwise.",
     )
+    channel = serializers.ChoiceField(
+        choices=[channel.value for channel in Channel],
+        allow_null=True,
+        help_text="How the latest code was sent: `sms`, `voice` or `email`; null before any was.",
+    )
+    sends = SendSerializer(many=True, help_text="Every code sent in this run, oldest first.")
+    next_channel = serializers.ChoiceField(
+        choices=[channel.value for channel in Channel],
+        allow_null=True,
+        help_text="Where the run moves on to by itself if no right code comes first.",
+    )
+    next_channel_at = serializers.DateTimeField(allow_null=True, help_text="And when.")
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(choices=[channel.value for channel in Channel]),
+        help_text="The channels a resend may ask for; empty once the run has ended.",
+    )
 
 
 class CustomerVerificationApi(APIView):
@@ -225,6 +268,7 @@ class CustomerVerificationApi(APIView):
         view = verification_get_view(customer_id=customer_id)
         if view is None:
             raise exceptions.NotFound("No such customer, or no verification yet.")
+        pending = view.state == VerificationState.PENDING
         return Response(
             {
                 "customer_id": str(customer_id),
@@ -242,6 +286,18 @@ class CustomerVerificationApi(APIView):
                     "live": view.live,
                     "delivery_status": view.delivery_status,
                     "end_reason": view.end_reason,
+                    "channel": view.channel,
+                    "sends": [
+                        {
+                            "channel": send.channel,
+                            "requested_at": send.requested_at,
+                            "delivery_status": send.delivery_status,
+                        }
+                        for send in view.sends
+                    ],
+                    "next_channel": view.next_channel,
+                    "next_channel_at": view.next_channel_at,
+                    "channels": list(view.channels) if pending else [],
                 },
             }
         )

@@ -9,9 +9,14 @@ from django.core.checks import Error, Info, Tags, register
 from coffeeshop.phones import phone_region_is_known
 from coffeeshop.temporal.codec import encryption_key_parse
 from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH, code_is_well_formed
+from verification.contracts import Channel
 from verification.sms import sms_backend_class
+from verification.voice import voice_backend_class
 
 MAX_CODE_TTL_SECONDS = 10 * 60
+# How long a run waits on one channel before the next; the bounds Vonage Verify allows too.
+MIN_CHANNEL_TIMEOUT = 15
+MAX_CHANNEL_TIMEOUT = 900
 
 
 @register("verification")
@@ -80,6 +85,25 @@ def verification_settings_check(app_configs, **kwargs) -> list[Error]:
                 id="verification.E009",
             )
         )
+    channels = settings.VERIFICATION_CHANNELS
+    unknown_channels = [name for name in channels if name not in Channel.__members__.values()]
+    if not channels or unknown_channels or len(set(channels)) != len(channels):
+        errors.append(
+            Error(
+                f"VERIFICATION_CHANNELS is {','.join(channels)!r}.",
+                hint="List each of sms, voice and email at most once, in the order to try them.",
+                id="verification.E013",
+            )
+        )
+    timeout = settings.VERIFICATION_CHANNEL_TIMEOUT
+    if not MIN_CHANNEL_TIMEOUT <= timeout <= MAX_CHANNEL_TIMEOUT:
+        errors.append(
+            Error(
+                f"VERIFICATION_CHANNEL_TIMEOUT is {timeout} s.",
+                hint=f"Wait {MIN_CHANNEL_TIMEOUT} to {MAX_CHANNEL_TIMEOUT} s on a channel.",
+                id="verification.E014",
+            )
+        )
     if settings.PUBLIC_BASE_URL and not url_is_absolute(settings.PUBLIC_BASE_URL):
         errors.append(
             Error(
@@ -98,16 +122,18 @@ def url_is_absolute(url: str) -> bool:
 
 @register("verification")
 def twilio_settings_check(app_configs, **kwargs) -> list[Error]:
-    """SMS_BACKEND=twilio refuses to start without what every send needs."""
-    if settings.SMS_BACKEND != "twilio":
+    """SMS_BACKEND=twilio and VOICE_BACKEND=twilio refuse to start without what every send
+    needs."""
+    if "twilio" not in (settings.SMS_BACKEND, settings.VOICE_BACKEND):
         return []
-    missing = [
+    credentials = [
         name for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN") if not getattr(settings, name)
     ]
+    errors = []
+    missing = list(credentials)
     if not settings.TWILIO_MESSAGING_SERVICE_SID and not settings.TWILIO_FROM_NUMBER:
         missing.append("TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER")
-    errors = []
-    if missing:
+    if settings.SMS_BACKEND == "twilio" and missing:
         errors.append(
             Error(
                 f"SMS_BACKEND is twilio but {', '.join(missing)} is not set.",
@@ -115,9 +141,58 @@ def twilio_settings_check(app_configs, **kwargs) -> list[Error]:
                 id="verification.E011",
             )
         )
+    # A call goes out from a number: a Messaging Service cannot call.
+    missing = credentials + ([] if settings.TWILIO_FROM_NUMBER else ["TWILIO_FROM_NUMBER"])
+    if settings.VOICE_BACKEND == "twilio" and missing:
+        errors.append(
+            Error(
+                f"VOICE_BACKEND is twilio but {', '.join(missing)} is not set.",
+                hint="Calls go out from a Twilio number with voice: set TWILIO_FROM_NUMBER.",
+                id="verification.E016",
+            )
+        )
     if settings.TWILIO_API_BASE_URL and not url_is_absolute(settings.TWILIO_API_BASE_URL):
         errors.append(
             Error("TWILIO_API_BASE_URL is not an absolute http(s) address.", id="verification.E012")
+        )
+    return errors
+
+
+# Django's email backends for development: they deliver nothing, and keep the code in a log or a
+# file. (locmem is left to the tests, as SMS_BACKEND=locmem is.)
+UNDELIVERING_EMAIL_BACKENDS = {
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.dummy.EmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+}
+
+
+@register("verification")
+def channel_backends_check(app_configs, **kwargs) -> list[Error]:
+    """The voice backend must exist; with DEBUG off, emailed codes must leave the machine."""
+    errors = []
+    try:
+        voice_backend_class()
+    except ImportError as exc:
+        errors.append(
+            Error(
+                f"VOICE_BACKEND {settings.VOICE_BACKEND!r} cannot be imported: {exc}",
+                hint="Use twilio, console, locmem, or the dotted path of a class with send(call).",
+                id="verification.E015",
+            )
+        )
+    if (
+        Channel.EMAIL in settings.VERIFICATION_CHANNELS
+        and not settings.DEBUG
+        and settings.EMAIL_BACKEND in UNDELIVERING_EMAIL_BACKENDS
+    ):
+        errors.append(
+            Error(
+                f"VERIFICATION_CHANNELS has email but EMAIL_BACKEND is {settings.EMAIL_BACKEND}, "
+                "which delivers nothing and keeps every code in a log or a file.",
+                hint="Set EMAIL_URL to your SMTP server, e.g. smtp+tls://USER:PASSWORD@HOST:587.",
+                id="verification.E017",
+            )
         )
     return errors
 

@@ -5,7 +5,7 @@ and the web tier. Every workflow, update and activity takes one dataclass, so fi
 without breaking histories that are already recorded.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -26,8 +26,11 @@ RECONCILE_SCHEDULE_PREFIX = "reconcile-verifications-"
 # ApplicationError types that never reach a person: the workflow handles them itself.
 CUSTOMER_NOT_FOUND_ERROR = "CustomerNotFound"
 INVALID_ARGUMENT_ERROR = "InvalidArgument"
-# The provider will never text this number; the error's one detail is an UndeliverableReason.
+# The provider will never reach this number on this channel; the error's one detail is an
+# UndeliverableReason.
 SMS_UNDELIVERABLE_ERROR = "SmsUndeliverable"
+# The customer cannot be reached on this channel at all (no email address on file, say).
+CHANNEL_UNUSABLE_ERROR = "ChannelUnusable"
 
 
 def workflow_id_for(customer_id: str) -> str:
@@ -38,6 +41,14 @@ def workflow_id_for(customer_id: str) -> str:
 def reconcile_schedule_id_for(task_queue: str) -> str:
     """Return the id of the reconciliation schedule of the workers on `task_queue`."""
     return f"{RECONCILE_SCHEDULE_PREFIX}{task_queue}"
+
+
+class Channel(StrEnum):
+    """How a code reaches the customer. A run climbs a ladder of them (VERIFICATION_CHANNELS)."""
+
+    SMS = "sms"
+    VOICE = "voice"
+    EMAIL = "email"
 
 
 class VerificationState(StrEnum):
@@ -101,6 +112,7 @@ class Refusal(StrEnum):
     RUN_LIMIT_REACHED = "run_limit_reached"
     ALREADY_VERIFIED = "already_verified"
     PHONE_REGION_NOT_ALLOWED = "phone_region_not_allowed"
+    CHANNEL_NOT_OFFERED = "channel_not_offered"
 
 
 @dataclass
@@ -111,6 +123,10 @@ class VerifyPhoneInput:
     resend_cooldown_seconds: int
     max_sends: int
     window_seconds: int
+    # The ladder: the channel of the first code, then where to go when a code is not delivered
+    # or not entered within `channel_timeout_seconds` (0: never move on by itself).
+    channels: list[Channel] = field(default_factory=lambda: [Channel.SMS])
+    channel_timeout_seconds: int = 0
 
 
 @dataclass
@@ -132,6 +148,7 @@ class SubmitCodeResult:
 @dataclass
 class ResendCodeInput:
     requested_by: str = "customer"
+    channel: Channel | None = None  # the customer's choice; None: the current channel
 
 
 @dataclass
@@ -152,6 +169,15 @@ class CancelResult:
 
 
 @dataclass
+class SendRecord:
+    """One code sent: through which channel, when it was asked for, what the provider said."""
+
+    channel: Channel
+    requested_at: datetime
+    delivery_status: DeliveryStatus | None = None
+
+
+@dataclass
 class VerificationStatus:
     state: VerificationState
     attempts_remaining: int
@@ -163,6 +189,11 @@ class VerificationStatus:
     started_at: datetime | None = None
     delivery_status: DeliveryStatus | None = None  # of the current code, once a receipt came
     end_reason: str = ""  # why an undeliverable run ended: an UndeliverableReason
+    channel: Channel = Channel.SMS  # of the current code
+    sends: list[SendRecord] = field(default_factory=list)
+    next_channel: Channel | None = None  # where the ladder goes next, by itself, and when
+    next_channel_at: datetime | None = None
+    channels: list[Channel] = field(default_factory=list)  # those a resend may still ask for
 
 
 @dataclass
@@ -177,6 +208,7 @@ class SendCodeInput:
     workflow_id: str
     ttl_seconds: int
     run_id: str = ""
+    channel: Channel = Channel.SMS
 
 
 @dataclass
@@ -194,6 +226,7 @@ class RecordOutcomeInput:
     state: VerificationState
     finished_at: datetime
     reason: str = ""
+    channel: Channel | None = None  # how the last code went out, if one did
 
 
 @dataclass

@@ -18,7 +18,7 @@ from django.utils.translation import ngettext
 from coffeeshop.errors import Refused
 from coffeeshop.phones import phone_region_refusal_text
 from coffeeshop.web.text import wait_text
-from verification.contracts import Refusal, UndeliverableReason, VerificationState
+from verification.contracts import Channel, Refusal, UndeliverableReason, VerificationState
 
 REFUSAL_STATUS = {
     Refusal.NO_VERIFICATION: 409,
@@ -29,6 +29,7 @@ REFUSAL_STATUS = {
     Refusal.RUN_LIMIT_REACHED: 429,
     Refusal.ALREADY_VERIFIED: 409,
     Refusal.PHONE_REGION_NOT_ALLOWED: 409,
+    Refusal.CHANNEL_NOT_OFFERED: 409,
 }
 
 
@@ -113,22 +114,41 @@ def _message(
             return "This phone number is verified already."
         case Refusal.PHONE_REGION_NOT_ALLOWED:
             return phone_region_refusal_text(settings.PHONE_ALLOWED_REGIONS)
+        case Refusal.CHANNEL_NOT_OFFERED:
+            return "We cannot send a code that way for this verification."
 
 
+# Why a channel could not reach the customer, by channel, from an UndeliverableReason value.
 UNDELIVERABLE_TEXT = {
-    UndeliverableReason.INVALID_NUMBER: "It is not a phone number that can get texts.",
-    UndeliverableReason.NOT_MOBILE: "It is not a mobile number.",
-    UndeliverableReason.UNSUBSCRIBED: (
-        "It has opted out of our texts. Reply START to any of our messages to opt back in."
-    ),
-    UndeliverableReason.UNREACHABLE: "It cannot get text messages at the moment.",
-    UndeliverableReason.REGION_NOT_ALLOWED: "We cannot text numbers in its country.",
+    Channel.SMS: {
+        UndeliverableReason.INVALID_NUMBER: "It is not a phone number that can get texts.",
+        UndeliverableReason.NOT_MOBILE: "It is not a mobile number.",
+        UndeliverableReason.UNSUBSCRIBED: (
+            "It has opted out of our texts. Reply START to any of our messages to opt back in."
+        ),
+        UndeliverableReason.UNREACHABLE: "It cannot get text messages at the moment.",
+        UndeliverableReason.REGION_NOT_ALLOWED: "We cannot text numbers in its country.",
+    },
+    Channel.VOICE: {
+        UndeliverableReason.INVALID_NUMBER: "It is not a phone number we can call.",
+        UndeliverableReason.UNREACHABLE: "It cannot take our calls at the moment.",
+        UndeliverableReason.REGION_NOT_ALLOWED: "We cannot call numbers in its country.",
+    },
+    Channel.EMAIL: {
+        UndeliverableReason.UNREACHABLE: "Your email address does not take our emails.",
+    },
+}
+UNDELIVERABLE_FALLBACK = {
+    Channel.SMS: "Our text message provider refused it.",
+    Channel.VOICE: "Our phone call provider refused it.",
+    Channel.EMAIL: "Our email server refused your address.",
 }
 
 
-def undeliverable_text(reason: str) -> str:
-    """Why we could not text a number, for the customer, from an UndeliverableReason value."""
+def undeliverable_text(reason: str, channel: Channel | None = None) -> str:
+    """Why `channel` (a text when unknown) could not reach the customer, for their eyes."""
+    channel = channel or Channel.SMS
     try:
-        return UNDELIVERABLE_TEXT[UndeliverableReason(reason)]
-    except ValueError:
-        return "Our text message provider refused it."
+        return UNDELIVERABLE_TEXT[channel][UndeliverableReason(reason)]
+    except (KeyError, ValueError):
+        return UNDELIVERABLE_FALLBACK[channel]

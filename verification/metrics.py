@@ -4,8 +4,8 @@ The runs by status are counted in the database at each scrape, in one GROUP BY: 
 the outcomes, so no web process could count them itself, and the table is right across processes
 and restarts. They are gauges, not counters, because deleting a customer deletes their runs:
 read them with `delta()` or `deriv()`, never `rate()`. Delivery receipts are counted here, as the
-provider's status callback reports them. The codes sent are counted by the worker
-(`coffeeshop_verification_codes_sent`, on its own metrics endpoint).
+provider's status callback reports them, texts and calls apart. The codes sent are counted by the
+worker (`coffeeshop_verification_codes_sent`, by channel, on its own metrics endpoint).
 """
 
 import logging
@@ -32,9 +32,24 @@ for _status in DeliveryStatus:  # every status from zero, so ratios have series 
     SMS_DELIVERY_RECEIPTS.labels(_status.value)
 
 
+CALL_DELIVERY_RECEIPTS = Counter(
+    "coffeeshop_call_delivery_receipts",
+    "Progress reports on voice calls from the provider, by the delivery status they map to.",
+    ["status"],
+    registry=REGISTRY,
+)
+for _status in DeliveryStatus:
+    CALL_DELIVERY_RECEIPTS.labels(_status.value)
+
+
 def sms_delivery_status_observe(status: DeliveryStatus) -> None:
     """Count one delivery receipt, as the provider's status callback reported it."""
     SMS_DELIVERY_RECEIPTS.labels(status.value).inc()
+
+
+def call_delivery_status_observe(status: DeliveryStatus) -> None:
+    """Count one call's status report, as the delivery status it maps to."""
+    CALL_DELIVERY_RECEIPTS.labels(status.value).inc()
 
 
 class VerificationCollector:

@@ -30,6 +30,12 @@ class Verification(models.Model):
     end_reason = models.CharField(
         max_length=32, blank=True, help_text="Why an undeliverable run ended, e.g. not_mobile."
     )
+    channel = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=[("sms", "Text"), ("voice", "Call"), ("email", "Email")],
+        help_text="How the run's last code went out: by text, call or email.",
+    )
 
     class Meta:
         ordering = ["-started_at"]

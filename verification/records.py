@@ -41,6 +41,7 @@ def verification_record_outcome(
     state: VerificationState,
     finished_at: datetime,
     reason: str = "",
+    channel: str = "",
 ) -> None:
     """Write how a run ended, and mark the phone verified if it did. Idempotent."""
     with transaction.atomic():
@@ -54,7 +55,8 @@ def verification_record_outcome(
             verification.status = state
             verification.finished_at = finished_at
             verification.end_reason = reason
-            verification.save(update_fields=["status", "finished_at", "end_reason"])
+            verification.channel = channel or verification.channel
+            verification.save(update_fields=["status", "finished_at", "end_reason", "channel"])
         if state == VerificationState.VERIFIED and not customer.phone_verified:
             customer.phone_verified = True
             customer.verified_at = finished_at

@@ -16,7 +16,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from coffeeshop.temporal.client import TemporalUnavailable, gateway
 from verification.contracts import (
     STATUS_QUERY,
+    Channel,
     DeliveryStatus,
+    SendRecord,
     VerificationState,
     VerificationStatus,
     workflow_id_for,
@@ -42,6 +44,11 @@ class VerificationView:
     live: bool
     delivery_status: DeliveryStatus | None = None
     end_reason: str = ""
+    channel: Channel | None = None
+    sends: tuple[SendRecord, ...] = ()
+    next_channel: Channel | None = None
+    next_channel_at: datetime | None = None
+    channels: tuple[Channel, ...] = ()  # a resend may ask for these
 
     @classmethod
     def of_status(cls, workflow_id: str, status: VerificationStatus) -> "VerificationView":
@@ -60,6 +67,11 @@ class VerificationView:
             live=True,
             delivery_status=status.delivery_status,
             end_reason=status.end_reason,
+            channel=status.channel,
+            sends=tuple(status.sends),
+            next_channel=status.next_channel,
+            next_channel_at=status.next_channel_at,
+            channels=tuple(status.channels),
         )
 
     @classmethod
@@ -78,6 +90,7 @@ class VerificationView:
             window_ends_at=None,
             live=False,
             end_reason=verification.end_reason,
+            channel=Channel(verification.channel) if verification.channel else None,
         )
 
 

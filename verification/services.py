@@ -49,6 +49,7 @@ from verification.contracts import (
     WORKFLOW_TYPE,
     CancelInput,
     CancelResult,
+    Channel,
     CodeSentInput,
     DeliveryStatus,
     DeliveryStatusInput,
@@ -97,6 +98,8 @@ def verification_input(*, customer_id: str) -> VerifyPhoneInput:
         resend_cooldown_seconds=settings.VERIFICATION_RESEND_COOLDOWN,
         max_sends=settings.VERIFICATION_MAX_SENDS,
         window_seconds=settings.VERIFICATION_WINDOW,
+        channels=[Channel(name) for name in settings.VERIFICATION_CHANNELS],
+        channel_timeout_seconds=settings.VERIFICATION_CHANNEL_TIMEOUT,
     )
 
 
@@ -203,13 +206,16 @@ def verification_submit_code(
 
 
 def verification_resend_code(
-    *, customer_id: uuid.UUID, idempotency_key: str | None = None
+    *,
+    customer_id: uuid.UUID,
+    idempotency_key: str | None = None,
+    channel: Channel | None = None,
 ) -> ResendCodeResult:
-    """Ask the workflow for a new code; the old one stops working at once.
+    """Ask the workflow for a new code, through `channel` if given; the old one stops working.
 
     A retry with the same key is answered, and sends nothing twice. Refuses NO_VERIFICATION,
-    VERIFICATION_ENDED, RESEND_COOLDOWN (with `retry_after`), RESEND_LIMIT_REACHED and
-    PHONE_RATE_LIMITED; no such customer raises CustomerNotFound.
+    VERIFICATION_ENDED, RESEND_COOLDOWN (with `retry_after`), RESEND_LIMIT_REACHED,
+    CHANNEL_NOT_OFFERED and PHONE_RATE_LIMITED; no such customer raises CustomerNotFound.
     """
     phone_number = (
         Customer.objects.filter(pk=customer_id).values_list("phone_number", flat=True).first()
@@ -226,7 +232,10 @@ def verification_resend_code(
 
     async def resend(client: Client) -> ResendCodeResult:
         return await client.get_workflow_handle(workflow_id).execute_update(
-            RESEND_CODE_UPDATE, ResendCodeInput(), id=update_id, result_type=ResendCodeResult
+            RESEND_CODE_UPDATE,
+            ResendCodeInput(channel=channel),
+            id=update_id,
+            result_type=ResendCodeResult,
         )
 
     try:

@@ -1,13 +1,15 @@
-"""SMS backends (worker process). The project fakes only this: the provider lies outside it.
+"""The SMS channel and its backends (worker process). The project fakes only the provider.
 
-Choose one with the SMS_BACKEND setting: `twilio` sends through Twilio (`sms_twilio.py`),
+`SmsChannel` is the `sms` channel of `verification.channels`: it words the code from
+`templates/verification/channels/sms.txt` and sends it through the SMS backend.
+
+Choose the backend with the SMS_BACKEND setting: `twilio` sends through Twilio (`twilio.py`),
 `console` prints messages to the worker's log, `locmem` keeps them in `outbox` for tests. A dotted
 path names any class with the same `send` method.
 
 A backend's `send` returns the provider's id for the message (None when there is none) and
-raises `SmsUndeliverable` when the provider says this number can never get the text (the run
-then ends and the customer is told so). Anything else it raises is transient: Temporal retries
-the send with backoff.
+raises `SmsUndeliverable` (`channels.Undeliverable`) when the provider says this number can never
+get the text. Anything else it raises is transient: Temporal retries the send with backoff.
 """
 
 import re
@@ -19,7 +21,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from coffeeshop.phones import phone_mask
-from verification.contracts import UndeliverableReason
+from verification.channels import CodeDelivery, Undeliverable, channel_message_render
 
 DIGIT = re.compile(r"[0-9]")
 
@@ -36,13 +38,8 @@ class SmsMessage:
     status_callback: str | None = None
 
 
-class SmsUndeliverable(Exception):
-    """The provider refused this number for good; sending again would not help."""
-
-    def __init__(self, reason: UndeliverableReason, provider_code: int | str | None = None) -> None:
-        super().__init__(f"{reason} (provider code {provider_code})")
-        self.reason = reason
-        self.provider_code = provider_code
+# What SMS backends raised before there were other channels; the same class.
+SmsUndeliverable = Undeliverable
 
 
 class ConsoleSmsBackend:
@@ -80,7 +77,7 @@ class LocmemSmsBackend:
 BACKENDS = {
     "console": "verification.sms.ConsoleSmsBackend",
     "locmem": "verification.sms.LocmemSmsBackend",
-    "twilio": "verification.sms_twilio.TwilioSmsBackend",
+    "twilio": "verification.twilio.TwilioSmsBackend",
 }
 
 _backend_lock = threading.Lock()
@@ -106,3 +103,18 @@ def sms_backend():
 def sms_send(message: SmsMessage) -> str | None:
     """Send one SMS through the configured backend; return the provider's message id."""
     return sms_backend().send(message)
+
+
+class SmsChannel:
+    """The `sms` channel: one text with the code, through the SMS backend."""
+
+    def send(self, delivery: CodeDelivery) -> str | None:
+        return sms_send(
+            SmsMessage(
+                to=delivery.phone_number,
+                body=channel_message_render("sms.txt", delivery),
+                idempotency_key=delivery.idempotency_key,
+                validity_seconds=delivery.ttl_seconds,
+                status_callback=delivery.status_callback,
+            )
+        )

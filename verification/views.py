@@ -13,15 +13,18 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from coffeeshop.phones import phone_mask
 from coffeeshop.web.pages import unavailable_page
+from coffeeshop.web.text import email_mask
 from customers.models import Customer
 from verification import services
 from verification.contracts import (
+    Channel,
     DeliveryStatus,
     Refusal,
     VerificationResult,
@@ -38,6 +41,32 @@ DELIVERY_TEXT = {
     DeliveryStatus.DELIVERED: "Delivered",
     DeliveryStatus.UNDELIVERED: "Not delivered",
     DeliveryStatus.FAILED: "Not delivered",
+}
+
+
+# How the code page speaks of each channel.
+CHANNEL_TEXT = {
+    Channel.SMS: {
+        "sent": "We texted a code to {to}.",
+        "resent": "We texted a new code to {to}. Earlier codes no longer work.",
+        "instead": "Text me instead",
+        "next": "we will text you",
+        "send": "Text",
+    },
+    Channel.VOICE: {
+        "sent": "We are calling {to} to read you a code.",
+        "resent": "We are calling {to} with a new code. Earlier codes no longer work.",
+        "instead": "Call me instead",
+        "next": "we will call you",
+        "send": "Call",
+    },
+    Channel.EMAIL: {
+        "sent": "We emailed a code to {to}.",
+        "resent": "We emailed a new code to {to}. Earlier codes no longer work.",
+        "instead": "Email me instead",
+        "next": "we will email you",
+        "send": "Email",
+    },
 }
 
 
@@ -65,10 +94,32 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
     now = timezone.now()
     code_expires_in = _seconds_until(view.code_expires_at, now)
     resend_in = _seconds_until(view.resend_available_at, now)
+    next_in = _seconds_until(view.next_channel_at, now)
+    channel = view.channel or Channel.SMS
     notice = _notice_pop(request, customer)
     context = {
         "customer": customer,
         "masked_phone": phone_mask(customer.phone_number),
+        "sent_text": format_html(
+            CHANNEL_TEXT[channel]["sent"],
+            to=format_html('<strong class="phone">{}</strong>', _address(customer, channel)),
+        ),
+        "other_channels": [
+            {"value": other.value, "label": CHANNEL_TEXT[other]["instead"]}
+            for other in view.channels
+            if other != channel
+        ],
+        "sends": [
+            {
+                "channel": CHANNEL_TEXT[send.channel]["send"],
+                "at": send.requested_at,
+                "delivery": DELIVERY_TEXT.get(send.delivery_status, ""),
+            }
+            for send in view.sends
+        ],
+        "next_step": CHANNEL_TEXT[view.next_channel]["next"] if view.next_channel else "",
+        "next_in": next_in,
+        "next_clock": _clock(next_in),
         "notice": notice if notice and notice["for_page"] == "verify" else None,
         "form": form,
         "view": view,
@@ -90,17 +141,22 @@ def verification_resend(request: HttpRequest, customer_id) -> HttpResponse:
     """Ask the workflow for a new code, then show the code page with what happened."""
     customer = get_object_or_404(Customer, pk=customer_id)
     try:
-        services.verification_resend_code(customer_id=customer.id)
+        channel = Channel(request.POST["channel"]) if request.POST.get("channel") else None
+    except ValueError:
+        channel = None  # a form nobody made: treat it as a plain "send a new code"
+    try:
+        services.verification_resend_code(customer_id=customer.id, channel=channel)
     except VerificationRefused as exc:
         if exc.reason not in (Refusal.NO_VERIFICATION, Refusal.VERIFICATION_ENDED):
             _notice_set(request, customer, exc.notice_level, str(exc))
     else:
+        view = verification_get_view(customer_id=customer.id)
+        sent = channel or (view.channel if view and view.channel else Channel.SMS)
         _notice_set(
             request,
             customer,
             "success",
-            f"We sent a new code to {phone_mask(customer.phone_number)}. "
-            "Earlier codes no longer work.",
+            CHANNEL_TEXT[sent]["resent"].format(to=_address(customer, sent)),
         )
     return redirect("verification:verify", customer_id=customer.id)
 
@@ -138,8 +194,10 @@ def verification_failed(request: HttpRequest, customer_id) -> HttpResponse:
         "customer": customer,
         "masked_phone": phone_mask(customer.phone_number),
         "state": view.state.value if view is not None else "",
+        "channel": (view.channel or Channel.SMS).value if view is not None else "",
+        "address": _address(customer, view.channel) if view and view.channel else "",
         "undeliverable_reason": (
-            undeliverable_text(view.end_reason)
+            undeliverable_text(view.end_reason, view.channel)
             if view is not None and view.state == VerificationState.UNDELIVERABLE
             else ""
         ),
@@ -197,6 +255,13 @@ def _submit_code(request: HttpRequest, customer: Customer, form: CodeForm) -> Ht
     else:
         return redirect("verification:failed", customer_id=customer.id)
     return redirect("verification:verify", customer_id=customer.id)
+
+
+def _address(customer: Customer, channel: Channel) -> str:
+    """Where a code through `channel` goes, masked for the page."""
+    if channel == Channel.EMAIL:
+        return email_mask(customer.email)
+    return phone_mask(customer.phone_number)
 
 
 def _seconds_until(moment: datetime | None, now: datetime) -> int | None:

@@ -1,9 +1,10 @@
-"""Twilio's status callback (web process): a delivery receipt, checked and passed to its run.
+"""Twilio's status callbacks (web process): a delivery receipt, checked and passed to its run.
 
-Twilio posts `MessageSid` and `MessageStatus`, form-encoded, to the URL the send gave it, which
-carries the run's workflow id, and signs the whole of it with `X-Twilio-Signature`. A request
-whose signature the SDK's `RequestValidator` does not accept is refused with 403 and changes
-nothing; a good one gets 204, whether or not its run is still open (Twilio has nothing to retry).
+Texts and calls report to the same URL, the one the send gave Twilio, which carries the run's
+workflow id: a text posts `MessageSid` and `MessageStatus`, a call `CallSid` and `CallStatus`,
+form-encoded, and Twilio signs the whole of it with `X-Twilio-Signature`. A request whose
+signature the SDK's `RequestValidator` does not accept is refused with 403 and changes nothing; a
+good one gets 204, whether or not its run is still open (Twilio has nothing to retry).
 """
 
 import logging
@@ -18,7 +19,7 @@ from rest_framework.views import APIView
 
 from verification import services
 from verification.contracts import DeliveryStatus
-from verification.metrics import sms_delivery_status_observe
+from verification.metrics import call_delivery_status_observe, sms_delivery_status_observe
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +36,26 @@ TWILIO_STATUSES = {
     "failed": DeliveryStatus.FAILED,
     "canceled": DeliveryStatus.FAILED,
 }
+# Twilio's CallStatus values, folded the same way. A call is delivered once it was answered (by
+# a person, or by their voicemail) and ran to its end: the code was read out, twice. Busy and
+# no-answer reached a working line that did not take the call this time: undelivered, as a text
+# the handset never took. Failed (Twilio could not place it) and canceled (it never rang out) are
+# failed, as a canceled text is. Both count as failures, so either lets a new code go out at once.
+TWILIO_CALL_STATUSES = {
+    "queued": DeliveryStatus.QUEUED,
+    "initiated": DeliveryStatus.QUEUED,
+    "ringing": DeliveryStatus.SENT,
+    "in-progress": DeliveryStatus.SENT,
+    "completed": DeliveryStatus.DELIVERED,
+    "busy": DeliveryStatus.UNDELIVERED,
+    "no-answer": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.FAILED,
+}
 
 
 class TwilioDeliveryStatusWebhook(APIView):
-    """Twilio's message status callback."""
+    """Twilio's status callback, for texts and calls alike."""
 
     parser_classes = [FormParser]
     authentication_classes = []
@@ -50,10 +67,16 @@ class TwilioDeliveryStatusWebhook(APIView):
             logger.warning("A delivery receipt was refused: its Twilio signature does not match.")
             raise exceptions.PermissionDenied("The request is not signed by Twilio.")
         workflow_id = request.query_params.get("workflow", "")
-        message_id = request.data.get("MessageSid", "")
-        delivery = TWILIO_STATUSES.get(request.data.get("MessageStatus", ""))
+        if "MessageSid" in request.data:
+            message_id = request.data.get("MessageSid", "")
+            delivery = TWILIO_STATUSES.get(request.data.get("MessageStatus", ""))
+            observe = sms_delivery_status_observe
+        else:  # a call's: its SID stands for the message id, which the send returned
+            message_id = request.data.get("CallSid", "")
+            delivery = TWILIO_CALL_STATUSES.get(request.data.get("CallStatus", ""))
+            observe = call_delivery_status_observe
         if delivery is not None:
-            sms_delivery_status_observe(delivery)
+            observe(delivery)
         if delivery is not None and message_id:
             services.verification_delivery_status_record(
                 workflow_id=workflow_id, message_id=message_id, status=delivery

@@ -1,4 +1,4 @@
-"""What the worker's activities do (worker process): text a code.
+"""What the worker's activities do (worker process): make a code and send it through a channel.
 
 `activities.py` wraps these thinly; the database rows are written by `records.py`. Nothing here
 calls Temporal, and nothing in the web process imports this module.
@@ -14,10 +14,11 @@ from django.utils import timezone
 
 from coffeeshop.phones import phone_mask
 from customers.models import Customer
+from verification.channels import CodeDelivery, channel_send
 from verification.codes import code_generate, code_hash
-from verification.contracts import SendCodeResult
+from verification.contracts import Channel, SendCodeResult
+from verification.mail import email_mask
 from verification.records import verification_record_started
-from verification.sms import SmsMessage, sms_send
 
 logger = logging.getLogger(__name__)
 
@@ -27,34 +28,44 @@ class CustomerNotFound(Exception):
 
 
 def verification_send_code(
-    *, customer_id: str, workflow_id: str, run_id: str, ttl_seconds: int
+    *,
+    customer_id: str,
+    workflow_id: str,
+    run_id: str,
+    ttl_seconds: int,
+    channel: Channel = Channel.SMS,
 ) -> SendCodeResult:
-    """Make a code, text it to the customer, and return only its hash and expiry.
+    """Make a code, send it to the customer through `channel` alone, and return only its hash
+    and expiry.
 
-    The run is recorded first if the web process has not recorded it yet.
+    The run is recorded first if the web process has not recorded it yet. Raises
+    `channels.ChannelUnusable` when the customer has no address on that channel, and
+    `channels.Undeliverable` when the provider will never reach them on it.
     """
-    phone_number = (
-        Customer.objects.filter(pk=customer_id).values_list("phone_number", flat=True).first()
-    )
-    if phone_number is None:
+    contact = Customer.objects.filter(pk=customer_id).values_list("phone_number", "email").first()
+    if contact is None:
         raise CustomerNotFound(customer_id)
+    phone_number, email = contact
     if run_id:
         verification_record_started(customer_id=customer_id, workflow_id=workflow_id, run_id=run_id)
     code = code_generate()
     expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
-    minutes = max(1, round(ttl_seconds / 60))
-    message_id = sms_send(
-        SmsMessage(
-            to=phone_number,
-            body=f"Your Coffeeshop verification code is {code}. It expires in {minutes} min.",
+    message_id = channel_send(
+        channel,
+        CodeDelivery(
+            phone_number=phone_number,
+            email=email,
+            code=code,
+            ttl_seconds=ttl_seconds,
             idempotency_key=f"{workflow_id}:{expires_at.isoformat()}",
-            validity_seconds=ttl_seconds,
             status_callback=delivery_callback_url(workflow_id),
-        )
+        ),
     )
+    recipient = email_mask(email) if channel == Channel.EMAIL else phone_mask(phone_number)
     logger.info(
-        "Sent a verification code to %s",
-        phone_mask(phone_number),
+        "Sent a verification code by %s to %s",
+        channel,
+        recipient,
         extra={"workflow_id": workflow_id, "customer_id": customer_id},
     )
     return SendCodeResult(

@@ -22,6 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from verification.contracts import (
         CANCEL_UPDATE,
+        CHANNEL_UNUSABLE_ERROR,
         CODE_SENT_UPDATE,
         CUSTOMER_NOT_FOUND_ERROR,
         DELIVERY_STATUS_SIGNAL,
@@ -38,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         WORKFLOW_TYPE,
         CancelInput,
         CancelResult,
+        Channel,
         CodeSentInput,
         DeliveryStatus,
         DeliveryStatusInput,
@@ -49,8 +51,10 @@ with workflow.unsafe.imports_passed_through():
         ResendCodeResult,
         SendCodeInput,
         SendCodeResult,
+        SendRecord,
         SubmitCodeInput,
         SubmitCodeResult,
+        UndeliverableReason,
         VerificationResult,
         VerificationState,
         VerificationStatus,
@@ -65,7 +69,11 @@ SEND_CODE_DEADLINE = timedelta(minutes=10)
 SEND_CODE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=[CUSTOMER_NOT_FOUND_ERROR, SMS_UNDELIVERABLE_ERROR],
+    non_retryable_error_types=[
+        CUSTOMER_NOT_FOUND_ERROR,
+        SMS_UNDELIVERABLE_ERROR,
+        CHANNEL_UNUSABLE_ERROR,
+    ],
 )
 RECORD_OUTCOME_TIMEOUT = timedelta(seconds=10)
 # No deadline: an outcome must reach the database, however long the database is away. Whoever
@@ -102,6 +110,14 @@ class VerifyPhoneWorkflow:
         self._delivery: DeliveryStatus | None = None
         self._end_reason = ""
         self._window_ends_at = workflow.now() + timedelta(seconds=input.window_seconds)
+        # The channel ladder. A run with one channel never moves on by itself, and takes exactly
+        # the steps it took before there was a ladder.
+        self._ladder = list(input.channels) or [Channel.SMS]
+        self._channel = self._ladder[0]
+        self._skipped: set[Channel] = set()
+        self._sent: list[SendRecord] = []
+        self._ladder_deadline: datetime | None = None
+        self._advance_due = False
         self._request_send()
 
     @workflow.run
@@ -110,12 +126,17 @@ class VerifyPhoneWorkflow:
             if self._send_requested:
                 await self._send_code()
                 continue
+            if self._advance_due:
+                self._advance()
+                continue
             remaining = (self._next_deadline() - workflow.now()).total_seconds()
             if remaining > 0:
                 try:
                     await workflow.wait_condition(
                         lambda: (
-                            self._state is not VerificationState.PENDING or self._send_requested
+                            self._state is not VerificationState.PENDING
+                            or self._send_requested
+                            or self._advance_due
                         ),
                         timeout=remaining,
                     )
@@ -123,6 +144,8 @@ class VerifyPhoneWorkflow:
                 except TimeoutError:
                     pass
             self._expire_if_due()
+            if self._ladder_deadline is not None and workflow.now() >= self._ladder_deadline:
+                self._advance()  # no right code on this channel in time: try the next
 
         await self._record_outcome()
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -179,8 +202,8 @@ class VerifyPhoneWorkflow:
 
     @workflow.update(name=RESEND_CODE_UPDATE)
     def resend_code(self, input: ResendCodeInput) -> ResendCodeResult:
-        """Send a new code; the old one stops working at once."""
-        self._request_send()
+        """Send a new code, through the channel asked for if any; the old one stops working."""
+        self._request_send(input.channel)
         return ResendCodeResult(
             retry_after_seconds=self._input.resend_cooldown_seconds,
             sends_remaining=self._input.max_sends - self._sends,
@@ -192,6 +215,14 @@ class VerifyPhoneWorkflow:
         if self._state is not VerificationState.PENDING:
             raise ApplicationError(
                 "The verification has ended.", self._state.value, type=Refusal.VERIFICATION_ENDED
+            )
+        if input.channel is not None and (
+            input.channel not in self._ladder or input.channel in self._skipped
+        ):
+            raise ApplicationError(
+                "This verification cannot send codes that way.",
+                input.channel,
+                type=Refusal.CHANNEL_NOT_OFFERED,
             )
         if self._sends >= self._input.max_sends:
             raise ApplicationError(
@@ -224,6 +255,9 @@ class VerifyPhoneWorkflow:
             return
         if self._delivery is None or input.status.rank > self._delivery.rank:
             self._delivery = input.status
+            self._sent[-1].delivery_status = input.status
+            if input.status.is_failure and self._next_rung() is not None:
+                self._advance_due = True  # it never arrived: the next channel, now
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> VerificationStatus:
@@ -244,9 +278,16 @@ class VerifyPhoneWorkflow:
             started_at=info.start_time,
             delivery_status=self._delivery,
             end_reason=self._end_reason,
+            channel=self._channel,
+            sends=[SendRecord(s.channel, s.requested_at, s.delivery_status) for s in self._sent],
+            channels=[channel for channel in self._ladder if channel not in self._skipped],
+            next_channel=self._next_rung() if self._ladder_deadline and can_resend else None,
+            next_channel_at=self._ladder_deadline if can_resend else None,
         )
 
-    def _request_send(self) -> None:
+    def _request_send(self, channel: Channel | None = None) -> None:
+        if channel is not None:
+            self._channel = channel
         self._sends += 1
         self._send_requested = True
         self._last_send_requested_at = workflow.now()
@@ -254,6 +295,25 @@ class VerifyPhoneWorkflow:
         self._code_expires_at = None
         self._message_id = ""
         self._delivery = None
+        self._ladder_deadline = None
+        self._advance_due = False
+        self._sent.append(SendRecord(self._channel, workflow.now()))
+
+    def _next_rung(self) -> Channel | None:
+        """The next channel down the ladder from the current one that this customer can use."""
+        position = self._ladder.index(self._channel) if self._channel in self._ladder else -1
+        for channel in self._ladder[position + 1 :]:
+            if channel not in self._skipped:
+                return channel
+        return None
+
+    def _advance(self) -> None:
+        """Move to the next channel with a fresh code, while the ladder and the sends last."""
+        self._advance_due = False
+        self._ladder_deadline = None
+        following = self._next_rung()
+        if following is not None and self._sends < self._input.max_sends:
+            self._request_send(following)
 
     async def _send_code(self) -> None:
         self._send_requested = False
@@ -268,6 +328,7 @@ class VerifyPhoneWorkflow:
                     workflow_id=info.workflow_id,
                     ttl_seconds=self._input.code_ttl_seconds,
                     run_id=info.run_id,
+                    channel=self._channel,
                 ),
                 result_type=SendCodeResult,
                 start_to_close_timeout=SEND_CODE_TIMEOUT,
@@ -278,6 +339,8 @@ class VerifyPhoneWorkflow:
             # A local activity's failure may arrive wrapped in an ActivityError or bare (its
             # ApplicationError, or the timeout that ended its retries).
             cause = err.cause if isinstance(err, ActivityError) else err
+            if self._state is VerificationState.PENDING and self._skip_channel(cause):
+                return
             if self._state is VerificationState.PENDING:
                 self._end(self._state_after_send_failure(cause))
             workflow.logger.warning(
@@ -293,6 +356,29 @@ class VerifyPhoneWorkflow:
         self._code_hash = sent.code_hash
         self._code_expires_at = sent.expires_at
         self._message_id = sent.message_id
+        if self._input.channel_timeout_seconds and self._next_rung() is not None:
+            self._ladder_deadline = workflow.now() + timedelta(
+                seconds=self._input.channel_timeout_seconds
+            )
+
+    def _skip_channel(self, cause: BaseException | None) -> bool:
+        """Go down the ladder past a channel this customer cannot be reached on, if it goes on.
+
+        A channel the customer has no address for costs no send; one the provider refused did.
+        """
+        error_type = cause.type if isinstance(cause, ApplicationError) else None
+        if error_type not in (SMS_UNDELIVERABLE_ERROR, CHANNEL_UNUSABLE_ERROR):
+            return False
+        following = self._next_rung()
+        unusable = error_type == CHANNEL_UNUSABLE_ERROR
+        if following is None or (not unusable and self._sends >= self._input.max_sends):
+            return False
+        self._skipped.add(self._channel)
+        if unusable:
+            self._sends -= 1
+            self._sent.pop()
+        self._request_send(following)
+        return True
 
     def _state_after_send_failure(self, cause: BaseException | None) -> VerificationState:
         """How a run ends when its code could not be sent at all."""
@@ -302,6 +388,9 @@ class VerifyPhoneWorkflow:
         if error_type == SMS_UNDELIVERABLE_ERROR and workflow.patched(UNDELIVERABLE_PATCH):
             assert isinstance(cause, ApplicationError)
             self._end_reason = str(cause.details[0]) if cause.details else ""
+            return VerificationState.UNDELIVERABLE
+        if error_type == CHANNEL_UNUSABLE_ERROR:
+            self._end_reason = UndeliverableReason.UNREACHABLE.value
             return VerificationState.UNDELIVERABLE
         return VerificationState.FAILED
 
@@ -318,6 +407,7 @@ class VerifyPhoneWorkflow:
                     state=self._state,
                     finished_at=workflow.now(),
                     reason=self._end_reason,
+                    channel=self._channel if self._sent else None,
                 ),
                 start_to_close_timeout=RECORD_OUTCOME_TIMEOUT,
                 retry_policy=RECORD_OUTCOME_RETRY,
@@ -329,6 +419,8 @@ class VerifyPhoneWorkflow:
 
     def _next_deadline(self) -> datetime:
         deadline = self._window_ends_at
+        if self._ladder_deadline is not None:
+            deadline = min(deadline, self._ladder_deadline)
         out_of_sends = self._sends >= self._input.max_sends
         if out_of_sends and self._code_expires_at is not None:
             deadline = min(deadline, self._code_expires_at)

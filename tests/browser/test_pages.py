@@ -89,7 +89,7 @@ def test_resend_is_disabled_during_the_cooldown_then_sends_a_new_code(page, sett
     expect(page.locator("#resend-help")).to_have_text("You can ask for a new code now.")
     resend.click()
 
-    expect(page.get_by_role("status")).to_contain_text("We sent a new code to +44 •••• ••")
+    expect(page.get_by_role("status")).to_contain_text("We texted a new code to +44 •••• ••")
     expect(resend).to_be_disabled()
     second = latest_code(sms_outbox, customer.phone_number, count=2)
     if second != first:

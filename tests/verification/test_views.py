@@ -234,7 +234,7 @@ def test_resend_sends_a_new_code_then_asks_to_wait_during_the_cooldown(
     refused = client.post(url("resend", customer))
     refused_page = client.get(refused["Location"]).content.decode()
 
-    assert "We sent a new code to +44 •••• ••" in sent_page
+    assert "We texted a new code to +44 •••• ••" in sent_page
     assert 'role="status" aria-live="polite"' in sent_page
     assert "A new code was sent moments ago. You can ask for another in 1 second." in refused_page
     assert len(sent_codes(sms_outbox, customer.phone_number)) == 2

@@ -1,4 +1,5 @@
-"""Twilio's delivery receipts: signed with the SDK's own scheme, checked, and passed to the run.
+"""Twilio's delivery receipts, for texts and calls: signed with the SDK's own scheme, checked,
+and passed to the run.
 
 Each receipt is signed here with `twilio.request_validator.RequestValidator`, as Twilio signs it,
 for the public URL the send gave Twilio (PUBLIC_BASE_URL), while the test client reaches the app
@@ -13,7 +14,9 @@ import pytest
 from rest_framework.test import APIClient
 from twilio.request_validator import RequestValidator
 
+from coffeeshop.web.metrics import REGISTRY
 from tests.conftest import latest_code, live_status, sent_codes
+from verification import services
 from verification.models import Verification
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,6 +24,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 AUTH_TOKEN = "receipt-signing-token"
 PUBLIC = "https://coffee.example.com"
 PATH = "/v1/webhooks/twilio/message-status"
+CALLS = "coffeeshop_call_delivery_receipts"
+TEXTS = "coffeeshop_sms_delivery_receipts"
 
 
 @pytest.fixture
@@ -153,3 +158,91 @@ def test_a_failed_text_can_be_replaced_at_once_but_not_past_the_send_limit(
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "resend_limit_reached"
     assert len(sent_codes(sms_outbox, customer.phone_number)) == 2
+
+
+def call_receipt(workflow_id: str, call_sid: str, status: str, *, signature: str | None = None):
+    """Post a call's status callback as Twilio does, to the same URL a text's goes to."""
+    query = f"?workflow={workflow_id}"
+    form = {
+        "CallSid": call_sid,
+        "CallStatus": status,
+        "AccountSid": "AC" + "0" * 32,
+        "To": "+447700900123",
+        "Direction": "outbound-api",
+        "ApiVersion": "2010-04-01",
+    }
+    if signature is None:
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + PATH + query, form)
+    headers = {"HTTP_X_TWILIO_SIGNATURE": signature} if signature else {}
+    return APIClient().post(
+        PATH + query,
+        urlencode(form),
+        content_type="application/x-www-form-urlencoded",
+        **headers,
+    )
+
+
+@pytest.fixture
+def passed_on(monkeypatch) -> list[tuple[str, str, str]]:
+    """What the webhook passes to the run, kept here instead: (workflow id, message id, status)."""
+    kept = []
+
+    def record(*, workflow_id: str, message_id: str, status) -> bool:
+        kept.append((workflow_id, message_id, str(status)))
+        return True
+
+    monkeypatch.setattr(services, "verification_delivery_status_record", record)
+    return kept
+
+
+@pytest.mark.parametrize(
+    ("call_status", "delivery"),
+    [
+        ("queued", "queued"),
+        ("initiated", "queued"),
+        ("ringing", "sent"),
+        ("in-progress", "sent"),
+        ("completed", "delivered"),
+        ("busy", "undelivered"),
+        ("no-answer", "undelivered"),
+        ("failed", "failed"),
+        ("canceled", "failed"),
+    ],
+)
+def test_a_calls_progress_reaches_its_run_as_a_delivery_status_keyed_by_the_call_sid(
+    signed, passed_on, call_status, delivery
+):
+    call_sid = "CA" + "a" * 32
+
+    response = call_receipt("verify-phone-1", call_sid, call_status)
+
+    assert response.status_code == 204
+    assert passed_on == [("verify-phone-1", call_sid, delivery)]
+
+
+def test_a_call_status_that_says_nothing_about_delivery_is_answered_and_dropped(signed, passed_on):
+    assert call_receipt("verify-phone-1", "CA" + "b" * 32, "answered").status_code == 204
+    assert call_receipt("verify-phone-1", "", "completed").status_code == 204
+    assert passed_on == []
+
+
+@pytest.mark.parametrize("signature", ["", "bm90IGEgc2lnbmF0dXJl"], ids=["missing", "wrong"])
+def test_an_unsigned_or_badly_signed_call_receipt_is_refused_and_passes_nothing_on(
+    signed, passed_on, signature
+):
+    response = call_receipt("verify-phone-1", "CA" + "c" * 32, "completed", signature=signature)
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert passed_on == []
+
+
+def test_call_receipts_are_counted_apart_from_text_receipts(signed, passed_on):
+    def counted(name: str) -> float:
+        return REGISTRY.get_sample_value(f"{name}_total", {"status": "delivered"}) or 0
+
+    calls, texts = counted(CALLS), counted(TEXTS)
+
+    call_receipt("verify-phone-1", "CA" + "d" * 32, "completed")
+
+    assert (counted(CALLS) - calls, counted(TEXTS) - texts) == (1, 0)

@@ -42,6 +42,7 @@ from verification.contracts import (
     WORKFLOW_TYPE,
     CancelInput,
     CancelResult,
+    Channel,
     CodeSentInput,
     DeliveryStatus,
     DeliveryStatusInput,
@@ -156,6 +157,7 @@ class StubActivities:
         self.outcomes: list[RecordOutcomeInput] = []
         self.outcome_recorded_at: float | None = None
         self.send_failure: Exception | None = None
+        self.channel_failures: dict[Channel, Exception] = {}
         self._lock = threading.Lock()
         self._outcome_released = threading.Event()
         self._outcome_released.set()
@@ -173,6 +175,8 @@ class StubActivities:
                 self.send_calls.append(input)
                 if self.send_failure is not None:
                     raise self.send_failure
+                if input.channel in self.channel_failures:
+                    raise self.channel_failures[input.channel]
                 if len(self.codes) == MAX_STUB_CODES:
                     raise ApplicationError("The stub has run out of codes.", non_retryable=True)
                 code = str(len(self.codes) + 1) * 6
@@ -211,9 +215,12 @@ class WorkflowHarness:
 
     # Setting up a run
 
-    def fail_sends(self, error: Exception) -> None:
-        """Make every later send of a code raise `error`."""
-        self.stubs.send_failure = error
+    def fail_sends(self, error: Exception, *, channel: Channel | None = None) -> None:
+        """Make every later send of a code (through `channel`, if given) raise `error`."""
+        if channel is None:
+            self.stubs.send_failure = error
+        else:
+            self.stubs.channel_failures[channel] = error
 
     def hold_outcome(self) -> None:
         """Keep the outcome activity waiting, and so the ended run open, until `release_outcome()`.
@@ -295,12 +302,17 @@ class WorkflowHarness:
             timeout=timeout,
         )
 
-    def resend(self) -> ResendCodeResult:
+    def resend(self, channel: Channel | None = None) -> ResendCodeResult:
         return self._run(
             self.handle.execute_update(
-                RESEND_CODE_UPDATE, ResendCodeInput(), result_type=ResendCodeResult
+                RESEND_CODE_UPDATE, ResendCodeInput(channel=channel), result_type=ResendCodeResult
             )
         )
+
+    @property
+    def channels_sent(self) -> list[Channel]:
+        """The channel of every send the workflow asked for, oldest first."""
+        return [call.channel for call in self.send_calls]
 
     def cancel(self) -> CancelResult:
         return self._run(

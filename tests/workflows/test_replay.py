@@ -21,7 +21,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from tests.workflows.conftest import WorkflowHarness, verify_input, wait_until_past
-from verification.contracts import SMS_UNDELIVERABLE_ERROR, DeliveryStatus
+from verification.contracts import (
+    CHANNEL_UNUSABLE_ERROR,
+    SMS_UNDELIVERABLE_ERROR,
+    Channel,
+    DeliveryStatus,
+)
 from verification.workflows import ReconcileVerificationsWorkflow, VerifyPhoneWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -91,6 +96,42 @@ def receipts_then_right_code(run: WorkflowHarness) -> None:
     run.submit(run.code())
 
 
+LADDER = [Channel.SMS, Channel.VOICE, Channel.EMAIL]
+
+
+def ladder_failed_receipt(run: WorkflowHarness) -> None:
+    run.start(verify_input(channels=LADDER, channel_timeout_seconds=600))
+    run.code()
+    run.receipt(DeliveryStatus.FAILED)
+    run.submit(run.code(2))
+
+
+def ladder_timeout(run: WorkflowHarness) -> None:
+    run.start(verify_input(channels=LADDER, channel_timeout_seconds=1))
+    run.code(2)
+    run.submit(run.code(2))
+
+
+def ladder_customer_choice(run: WorkflowHarness) -> None:
+    run.start(verify_input(channels=LADDER, resend_cooldown_seconds=0))
+    run.code()
+    run.resend(Channel.EMAIL)
+    run.submit(run.code(2))
+
+
+def ladder_skipped_channel(run: WorkflowHarness) -> None:
+    run.fail_sends(
+        ApplicationError("No email.", type=CHANNEL_UNUSABLE_ERROR, non_retryable=True),
+        channel=Channel.EMAIL,
+    )
+    run.fail_sends(
+        ApplicationError("Landline.", "not_mobile", type=SMS_UNDELIVERABLE_ERROR),
+        channel=Channel.SMS,
+    )
+    run.start(verify_input(channels=[Channel.EMAIL, Channel.SMS, Channel.VOICE]))
+    run.submit(run.code())
+
+
 PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
     path.__name__: path
     for path in (
@@ -104,6 +145,10 @@ PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
         send_failure,
         undeliverable,
         receipts_then_right_code,
+        ladder_failed_receipt,
+        ladder_timeout,
+        ladder_customer_choice,
+        ladder_skipped_channel,
     )
 }
 

@@ -1,0 +1,190 @@
+"""The channel ladder, proved on the workflow alone: the run moves from one channel to the next
+with a fresh code when a code is not delivered, or not entered in time; a customer can ask for a
+channel; a channel the customer cannot use is skipped; the limits hold across channels.
+
+The stub sends "111111", "222222", … whatever the channel; `send_calls` shows which it was.
+"""
+
+from datetime import timedelta
+
+from temporalio.exceptions import ApplicationError
+
+from tests.workflows.conftest import (
+    WorkflowHarness,
+    utcnow,
+    verify_input,
+    wait_until,
+)
+from verification.contracts import (
+    CHANNEL_UNUSABLE_ERROR,
+    SMS_UNDELIVERABLE_ERROR,
+    Channel,
+    DeliveryStatus,
+    Refusal,
+    VerificationResult,
+    VerificationState,
+)
+
+SMS, VOICE, EMAIL = Channel.SMS, Channel.VOICE, Channel.EMAIL
+SUCCESS = VerificationResult.SUCCESS
+INCORRECT = VerificationResult.INCORRECT_CODE
+LADDER = [SMS, VOICE, EMAIL]
+
+
+def ladder(**limits: int):
+    return verify_input(channels=LADDER, **{"channel_timeout_seconds": 600, **limits})
+
+
+def test_a_failed_receipt_moves_the_run_to_the_next_channel_with_a_fresh_code(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(ladder())
+    texted = harness.code()
+
+    harness.receipt(DeliveryStatus.UNDELIVERED)
+    called = harness.code(2)
+
+    assert harness.channels_sent == [SMS, VOICE]
+    status = harness.status()
+    assert status.channel == VOICE
+    assert [(s.channel, s.delivery_status) for s in status.sends] == [
+        (SMS, DeliveryStatus.UNDELIVERED),
+        (VOICE, None),
+    ]
+    assert harness.submit(texted).result == INCORRECT  # superseded: the old code stops working
+    assert harness.submit(called).result == SUCCESS
+
+
+def test_no_right_code_within_the_channel_timeout_moves_the_run_on_by_itself(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(ladder(channel_timeout_seconds=1))
+    harness.code()
+    first = harness.status()
+
+    harness.code(2)  # the timer fired: a call
+    called = harness.status()
+    harness.code(3)  # and again: an email, the last rung
+    last = harness.status()
+
+    assert (first.next_channel, first.channel) == (VOICE, SMS)
+    assert first.next_channel_at is not None
+    assert first.next_channel_at <= utcnow() + timedelta(seconds=2)
+    assert (called.channel, called.next_channel) == (VOICE, EMAIL)
+    assert (last.channel, last.next_channel, last.next_channel_at) == (EMAIL, None, None)
+    assert harness.channels_sent == [SMS, VOICE, EMAIL]
+    assert last.attempts_remaining == 3  # moving on costs no attempt
+    assert harness.submit(harness.code(3)).result == SUCCESS
+
+
+def test_a_right_code_in_time_stops_the_ladder(harness: WorkflowHarness) -> None:
+    harness.start(ladder(channel_timeout_seconds=1))
+
+    answer = harness.submit(harness.code())
+
+    assert answer.result == SUCCESS
+    assert harness.result().state == VerificationState.VERIFIED
+    assert harness.channels_sent == [SMS]
+
+
+def test_a_customer_can_ask_for_a_channel_within_the_cooldown_and_send_limits(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(ladder(resend_cooldown_seconds=0, max_sends=2))
+    harness.code()
+
+    harness.resend(EMAIL)
+    emailed = harness.code(2)
+    limit = harness.refusal(harness.resend, VOICE)
+
+    assert harness.channels_sent == [SMS, EMAIL]
+    assert harness.status().channel == EMAIL
+    assert limit.type == Refusal.RESEND_LIMIT_REACHED  # sends count across channels
+    assert harness.submit(emailed).result == SUCCESS
+
+
+def test_a_channel_asked_for_that_the_ladder_does_not_offer_is_refused(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(channels=[SMS, VOICE], resend_cooldown_seconds=0))
+    harness.code()
+
+    refusal = harness.refusal(harness.resend, EMAIL)
+
+    assert refusal.type == Refusal.CHANNEL_NOT_OFFERED
+    assert refusal.details == (EMAIL.value,)
+    assert harness.channels_sent == [SMS]
+
+
+def test_the_cooldown_holds_across_channels(harness: WorkflowHarness) -> None:
+    harness.start(ladder(resend_cooldown_seconds=600))
+    harness.code()
+
+    refusal = harness.refusal(harness.resend, VOICE)
+
+    assert refusal.type == Refusal.RESEND_COOLDOWN
+
+
+def test_a_channel_the_customer_cannot_use_is_skipped_and_costs_no_send(
+    harness: WorkflowHarness,
+) -> None:
+    harness.fail_sends(
+        ApplicationError("No email on file.", type=CHANNEL_UNUSABLE_ERROR, non_retryable=True),
+        channel=EMAIL,
+    )
+    harness.start(verify_input(channels=[EMAIL, SMS], max_sends=3, resend_cooldown_seconds=0))
+
+    texted = harness.code()
+    skipped = harness.refusal(harness.resend, EMAIL)
+
+    assert harness.channels_sent == [EMAIL, SMS]
+    assert harness.started.channel == SMS
+    assert harness.status().sends_remaining == 2
+    assert [s.channel for s in harness.status().sends] == [SMS]
+    assert skipped.type == Refusal.CHANNEL_NOT_OFFERED
+    assert harness.submit(texted).result == SUCCESS
+
+
+def test_a_number_sms_cannot_reach_gets_a_call_instead_of_ending_the_run(
+    harness: WorkflowHarness,
+) -> None:
+    harness.fail_sends(
+        ApplicationError(
+            "A landline.", "not_mobile", type=SMS_UNDELIVERABLE_ERROR, non_retryable=True
+        ),
+        channel=SMS,
+    )
+    harness.start(verify_input(channels=[SMS, VOICE]))
+
+    called = harness.code()
+
+    assert harness.started.state == VerificationState.PENDING
+    assert harness.started.channel == VOICE
+    assert harness.channels_sent == [SMS, VOICE]
+    assert harness.submit(called).result == SUCCESS
+
+
+def test_attempts_are_counted_per_run_not_per_channel(harness: WorkflowHarness) -> None:
+    harness.start(ladder(max_attempts=2))
+    texted = harness.code()
+    harness.submit("000000")
+    harness.receipt(DeliveryStatus.FAILED, texted)
+    called = harness.code(2)
+
+    wrong_again = harness.submit("000000")
+    after = harness.late(harness.submit, called)
+
+    assert wrong_again.result == VerificationResult.MAX_ATTEMPTS_REACHED
+    assert after == "closed"
+    assert harness.result().state == VerificationState.FAILED
+
+
+def test_the_ladder_stops_at_the_send_limit(harness: WorkflowHarness) -> None:
+    harness.start(ladder(channel_timeout_seconds=1, max_sends=2))
+    harness.code(2)
+
+    wait_until(lambda: harness.status().next_channel is None)
+    status = harness.status()
+
+    assert harness.channels_sent == [SMS, VOICE]
+    assert (status.sends_remaining, status.next_channel_at) == (0, None)

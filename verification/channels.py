@@ -1,0 +1,101 @@
+"""One code through one channel (worker process): the interface every channel's backend meets.
+
+`channel_send(channel, delivery)` hands a code to the backend of that channel and returns the
+provider's id for what it sent (matched against delivery receipts), or None. The backends:
+
+- `sms`: `verification.sms.SmsChannel`, through the SMS backend SMS_BACKEND names;
+- `voice`: `verification.voice.VoiceChannel`, a call that reads the code, through VOICE_BACKEND;
+- `email`: `verification.mail.EmailChannel`, through Django's email framework (EMAIL_BACKEND).
+
+Each renders its words from `templates/verification/channels/`, translatable. Every backend raises
+the same two errors: `ChannelUnusable` when the customer has no address on this channel (no email
+on file), so the run moves on to the next; `Undeliverable` when the provider says this number or
+address can never be reached on this channel. Anything else it raises is transient: Temporal
+retries the send with backoff.
+"""
+
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from django.template.loader import render_to_string
+from django.utils.module_loading import import_string
+
+from verification.contracts import Channel, UndeliverableReason
+
+# By dotted path, so that a channel's module may import this one.
+CHANNEL_BACKENDS = {
+    Channel.SMS: "verification.sms.SmsChannel",
+    Channel.VOICE: "verification.voice.VoiceChannel",
+    Channel.EMAIL: "verification.mail.EmailChannel",
+}
+TEMPLATE_DIR = "verification/channels"
+
+
+@dataclass(frozen=True)
+class CodeDelivery:
+    """One code to deliver, and everything any channel needs to deliver it."""
+
+    phone_number: str = field(repr=False)
+    email: str = field(repr=False)  # empty when the customer gave none
+    code: str = field(repr=False)
+    ttl_seconds: int
+    # The same for every attempt at sending this one code, for providers that take one.
+    idempotency_key: str
+    # Where the provider should post delivery receipts; None when there is no public URL.
+    status_callback: str | None = None
+
+    @property
+    def minutes(self) -> int:
+        """The code's time to live as people read it: whole minutes, at least one."""
+        return max(1, round(self.ttl_seconds / 60))
+
+
+class ChannelBackend(Protocol):
+    def send(self, delivery: CodeDelivery) -> str | None: ...
+
+
+class ChannelUnusable(Exception):
+    """The customer has no address on this channel (no email on file); try the next one."""
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__(f"The customer cannot be reached by {channel}.")
+        self.channel = channel
+
+
+class Undeliverable(Exception):
+    """The provider refused this number or address for good on this channel; sending again would
+    not help."""
+
+    def __init__(self, reason: UndeliverableReason, provider_code: int | str | None = None) -> None:
+        super().__init__(f"{reason} (provider code {provider_code})")
+        self.reason = reason
+        self.provider_code = provider_code
+
+
+def channel_message_render(name: str, delivery: CodeDelivery) -> str:
+    """The words of template `name` for this code, in the active language, without surrounding
+    blank space."""
+    context = {
+        "code": delivery.code,
+        "spoken_code": ", ".join(delivery.code),  # "1, 2, 3": read out one digit at a time
+        "minutes": delivery.minutes,
+    }
+    return render_to_string(f"{TEMPLATE_DIR}/{name}", context).strip()
+
+
+_backends_lock = threading.Lock()
+_backends: dict[Channel, ChannelBackend] = {}
+
+
+def channel_backend(channel: Channel) -> ChannelBackend:
+    """The backend of `channel`, made once per process."""
+    with _backends_lock:
+        if channel not in _backends:
+            _backends[channel] = import_string(CHANNEL_BACKENDS[Channel(channel)])()
+        return _backends[channel]
+
+
+def channel_send(channel: Channel, delivery: CodeDelivery) -> str | None:
+    """Send one code through `channel`, and only that one; return the provider's id for it."""
+    return channel_backend(channel).send(delivery)
