@@ -58,6 +58,7 @@ def send_verification_code(input: SendCodeInput) -> SendCodeResult:
             run_id=input.run_id,
             ttl_seconds=input.ttl_seconds,
             channel=input.channel,
+            send_number=input.send_number,
         )
     except worker_services.CustomerNotFound as exc:
         raise ApplicationError(

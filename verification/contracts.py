@@ -209,6 +209,8 @@ class SendCodeInput:
     ttl_seconds: int
     run_id: str = ""
     channel: Channel = Channel.SMS
+    # The send's number in its run, from 1; a retry of the same send has the same number.
+    send_number: int = 0
 
 
 @dataclass

@@ -34,6 +34,7 @@ def verification_send_code(
     run_id: str,
     ttl_seconds: int,
     channel: Channel = Channel.SMS,
+    send_number: int = 0,
 ) -> SendCodeResult:
     """Make a code, send it to the customer through `channel` alone, and return only its hash
     and expiry.
@@ -48,7 +49,9 @@ def verification_send_code(
     phone_number, email = contact
     if run_id:
         verification_record_started(customer_id=customer_id, workflow_id=workflow_id, run_id=run_id)
-    code = code_generate()
+    # The same send, run again after a crash, sends the same code under the same key.
+    send_key = f"{workflow_id}:{run_id}:{send_number}:{channel}" if send_number else ""
+    code = code_generate(send_key)
     expires_at = timezone.now() + timedelta(seconds=ttl_seconds)
     message_id = channel_send(
         channel,
@@ -57,7 +60,7 @@ def verification_send_code(
             email=email,
             code=code,
             ttl_seconds=ttl_seconds,
-            idempotency_key=f"{workflow_id}:{expires_at.isoformat()}",
+            idempotency_key=send_key or f"{workflow_id}:{expires_at.isoformat()}",
             status_callback=delivery_callback_url(workflow_id),
         ),
     )

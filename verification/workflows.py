@@ -329,6 +329,7 @@ class VerifyPhoneWorkflow:
                     ttl_seconds=self._input.code_ttl_seconds,
                     run_id=info.run_id,
                     channel=self._channel,
+                    send_number=self._sends,
                 ),
                 result_type=SendCodeResult,
                 start_to_close_timeout=SEND_CODE_TIMEOUT,

@@ -390,7 +390,7 @@ def test_email_mask_keeps_the_first_letter_and_the_domain():
 # --- The activity: the workflow's view of the errors --------------------------------------------
 
 
-def run_activity(customer: Customer, channel: Channel, run_id: str = ""):
+def run_activity(customer: Customer, channel: Channel, run_id: str = "", send_number: int = 0):
     return ActivityEnvironment().run(
         send_verification_code,
         SendCodeInput(
@@ -399,6 +399,7 @@ def run_activity(customer: Customer, channel: Channel, run_id: str = ""):
             ttl_seconds=120,
             run_id=run_id,
             channel=channel,
+            send_number=send_number,
         ),
     )
 
@@ -448,6 +449,26 @@ def test_the_activity_sends_through_the_channel_of_its_input(customer, voice_cal
     (call,) = voice_calls
     assert result.message_id == "locmem-call-1"
     assert call.to == PHONE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_send_run_again_after_a_crash_sends_the_same_code_under_the_same_key(
+    customer, voice_calls
+):
+    ada = customer()
+
+    first = run_activity(ada, Channel.VOICE, run_id="run-1", send_number=1)
+    again = run_activity(ada, Channel.VOICE, run_id="run-1", send_number=1)  # the same send
+    second = run_activity(ada, Channel.VOICE, run_id="run-1", send_number=2)
+    other_run = run_activity(ada, Channel.VOICE, run_id="run-2", send_number=1)
+
+    codes = [spoken_codes(call.twiml)[0] for call in voice_calls]
+    keys = [call.idempotency_key for call in voice_calls]
+    assert codes[0] == codes[1] and first.code_hash == again.code_hash
+    assert keys[0] == keys[1] == f"verify-phone-{ada.id}:run-1:1:voice"
+    assert len({codes[0], codes[2], codes[3]}) == 3  # every other send: its own code
+    assert len({first.code_hash, second.code_hash, other_run.code_hash}) == 3
+    assert all(len(code) == 6 and code.isdigit() for code in codes)
 
 
 def test_channel_send_is_the_whole_interface(voice_calls):
