@@ -11,8 +11,9 @@ BIN := $(VENV)/bin
 # Touched after a successful install, so pip runs again only when a requirements file changes.
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+CHAOS_ARGS ?=
 
-.PHONY: help run test lint fmt superuser migrate install $(VENV) bench clean
+.PHONY: help run test lint fmt superuser migrate install $(VENV) bench chaos clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_.-]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,6 +69,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 # Timed targets live here, never in the tests. BENCH_ARGS=--smoke: a quick check that it works.
 bench: install ## App vs the raw Temporal SDK: latency, throughput, memory; BENCH_ARGS=--smoke
 	$(BIN)/python scripts/bench.py $(BENCH_ARGS)
+
+# Root only: it stops and starts the local PostgreSQL cluster of --database-url (pg_ctlcluster).
+chaos: install ## Crashes and outages under load, then six invariants checked; CHAOS_ARGS="--seed 7"
+	$(BIN)/python scripts/chaos.py $(CHAOS_ARGS)
 
 clean: ## Delete local state (.data: databases, Temporal history) and caches; keeps .venv and .env
 	rm -rf .data .pytest_cache .ruff_cache staticfiles test-results

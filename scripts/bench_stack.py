@@ -70,9 +70,17 @@ class BenchError(RuntimeError):
 
 
 def app_environment(
-    *, workdir: Path, temporal_address: str, task_queue: str, secret_key: str
+    *,
+    workdir: Path,
+    temporal_address: str,
+    task_queue: str,
+    secret_key: str,
+    database_url: str | None = None,
 ) -> dict[str, str]:
-    """The environment of every app process (worker, gunicorn, migrate, and the bench itself)."""
+    """The environment of every app process (worker, gunicorn, migrate, and the bench itself).
+
+    The database is a SQLite file in `workdir` unless `database_url` names another.
+    """
     env = {key: os.environ[key] for key in INHERITED_VARIABLES if key in os.environ}
     env.update(
         {
@@ -82,7 +90,7 @@ def app_environment(
             "SECRET_KEY": secret_key,
             "SECURE_SSL_REDIRECT": "false",
             "ALLOWED_HOSTS": f"{HOST},localhost",
-            "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+            "DATABASE_URL": database_url or f"sqlite:///{workdir / 'db.sqlite3'}",
             "TEMPORAL_ADDRESS": temporal_address,
             # The dev server, plainly, whatever Temporal profile the shell's user has.
             "TEMPORAL_NAMESPACE": "default",
@@ -156,6 +164,14 @@ class Process:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def kill(self) -> None:
+        """SIGKILL the process group, as a crash would, and reap the process."""
+        if self.popen is None:
+            return
+        self._signal(signal.SIGKILL)
+        self.popen.wait()
+        self.popen = None
+
     def stop(self) -> None:
         """SIGTERM the process group, then SIGKILL it if it has not exited in time."""
         if self.popen is None:
@@ -176,7 +192,10 @@ class Process:
             os.killpg(self.popen.pid, signum)
 
 
-def _wait_until(ready, *, what: str, processes: list[Process], timeout: float = READY_TIMEOUT):
+def wait_until(
+    ready, *, what: str, processes: list[Process], timeout: float = READY_TIMEOUT
+) -> None:
+    """Return once `ready()` is true; BenchError if a process exits or `timeout` passes first."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for process in processes:
@@ -263,14 +282,14 @@ class Stack:
             )
             web.process.start()
         worker_log = self.worker.log
-        _wait_until(
+        wait_until(
             lambda: worker_log.exists() and WORKER_READY in worker_log.read_bytes(),
             what=self.worker.name,
             processes=[self.worker],
         )
         for web in self.webs.values():
             assert web.process is not None
-            _wait_until(web.healthy, what=web.process.name, processes=[web.process])
+            wait_until(web.healthy, what=web.process.name, processes=[web.process])
         self.client = loop.run(self._connect())
 
     def stop(self) -> None:
@@ -310,7 +329,7 @@ class Stack:
         return await Client.connect(self.server.address, namespace=settings.TEMPORAL_NAMESPACE)
 
 
-def gunicorn_command(extra_args: list[str]) -> list[str]:
+def gunicorn_command(extra_args: list[str], *, workers: int = 2, threads: int = 4) -> list[str]:
     """gunicorn as the Dockerfile runs it, less the access log; Stack fills in `{port}`."""
     return [
         str(Path(sys.executable).with_name("gunicorn")),
@@ -318,9 +337,9 @@ def gunicorn_command(extra_args: list[str]) -> list[str]:
         "--bind",
         f"{HOST}:{{port}}",
         "--workers",
-        "2",
+        str(workers),
         "--threads",
-        "4",
+        str(threads),
         *extra_args,
     ]
 
@@ -373,8 +392,9 @@ class RawLoop:
 class AppClient:
     """One keep-alive HTTP/1.1 connection to gunicorn; one per thread."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, timeout: float = 30.0) -> None:
         self.port = port
+        self.timeout = timeout
         self._connection: http.client.HTTPConnection | None = None
         self._last_used = 0.0
 
@@ -384,7 +404,7 @@ class AppClient:
         if self._connection is not None and idle < IDLE_RECONNECT_SECONDS:
             return
         self.close()
-        self._connection = http.client.HTTPConnection(HOST, self.port, timeout=30)
+        self._connection = http.client.HTTPConnection(HOST, self.port, timeout=self.timeout)
         self._connection.connect()
         self._connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -393,16 +413,28 @@ class AppClient:
             self._connection.close()
             self._connection = None
 
-    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes, http.client.HTTPMessage]:
+        """One request: the answer's status, body and headers. OSError if the connection fails."""
         self.ready()
         assert self._connection is not None
         payload = None if body is None else json.dumps(body).encode()
-        headers = {"Content-Type": "application/json"} if payload is not None else {}
-        self._connection.request(method, path, body=payload, headers=headers)
+        sent_headers = {"Content-Type": "application/json"} if payload is not None else {}
+        sent_headers.update(headers or {})
+        self._connection.request(method, path, body=payload, headers=sent_headers)
         response = self._connection.getresponse()
         data = response.read()
         self._last_used = time.monotonic()
-        return response.status, json.loads(data) if data else None
+        return response.status, data, response.headers
+
+    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, Any]:
+        status, data, _ = self.request(method, path, body)
+        return status, json.loads(data) if data else None
 
     def expect(self, status: int, method: str, path: str, body: dict | None = None) -> Any:
         got, data = self.call(method, path, body)
@@ -412,21 +444,28 @@ class AppClient:
 
 
 class SmsInbox:
-    """The latest code texted to each number, read from the file FileSmsBackend appends to."""
+    """Every code texted to each number, read from the file FileSmsBackend appends to."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._offset = 0
-        self._codes: dict[str, str] = {}
+        self._codes: dict[str, list[str]] = {}
 
     def lookup(self, phone_number: str) -> str | None:
+        """The latest code texted to `phone_number`, if any."""
         with self._lock:
-            code = self._codes.get(phone_number)
-            if code is None:
+            codes = self._codes.get(phone_number)
+            if not codes:
                 self._read_new()
-                code = self._codes.get(phone_number)
-            return code
+                codes = self._codes.get(phone_number)
+            return codes[-1] if codes else None
+
+    def codes(self, phone_number: str) -> list[str]:
+        """Every code texted to `phone_number` so far, oldest first."""
+        with self._lock:
+            self._read_new()
+            return list(self._codes.get(phone_number, ()))
 
     def wait(self, phone_number: str, timeout: float = 10.0) -> str:
         deadline = time.monotonic() + timeout
@@ -458,7 +497,7 @@ class SmsInbox:
             to, _, body = line.partition("\t")
             found = CODE_IN_TEXT.search(body)
             if found:
-                self._codes[to] = found.group(1)
+                self._codes.setdefault(to, []).append(found.group(1))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """SMS backends for tests that run the worker as a separate process."""
 
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -40,3 +41,28 @@ class FileSmsBackend:
             os.write(fd, line)
         finally:
             os.close(fd)
+
+
+class TransientSmsError(Exception):
+    """What a provider's 5xx or timeout looks like to the worker: Temporal retries the send."""
+
+
+class FlakyFileSmsBackend(FileSmsBackend):
+    """FileSmsBackend that fails a share of its calls (SMS_FAILURE_RATE, 0.2 by default).
+
+    For `make chaos`. A failed call raises TransientSmsError before anything is written, and
+    appends one line to SMS_FILE + ".failures", so the chaos run can count what it injected.
+    """
+
+    def send(self, message: SmsMessage) -> None:
+        if random.random() < float(os.environ.get("SMS_FAILURE_RATE", "0.2")):
+            line = f"{message.to}\n".encode()
+            fd = os.open(
+                os.environ["SMS_FILE"] + ".failures", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+            )
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+            raise TransientSmsError("The SMS provider did not answer (injected by make chaos).")
+        super().send(message)
