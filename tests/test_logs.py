@@ -208,8 +208,9 @@ def test_the_worker_writes_only_json_lines_with_log_format_json(temporal, tmp_pa
     worker = WorkerProcess(tmp_path / "worker.log", env)
     worker.start()
     os.killpg(worker.process.pid, signal.SIGTERM)
-    worker.process.wait(30)
+    exit_code = worker.process.wait(30)
 
+    assert exit_code == 0, worker.log_path.read_text()[-2000:]
     lines = worker.log_path.read_text().splitlines()
     entries = [json.loads(line) for line in lines]
     assert [e["message"] for e in entries if e["logger"].endswith("run_temporal_worker")] == [
