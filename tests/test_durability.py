@@ -203,21 +203,23 @@ def test_after_a_worker_is_killed_its_customers_are_answered_by_another_within_3
     assert max(waits) < 3.0, waits
 
 
-def test_the_ladder_moves_on_to_a_call_after_the_worker_was_killed_between_rungs(
+def test_the_ladder_moves_on_to_a_call_after_worker_and_server_were_killed_between_rungs(
     crashable, settings
 ):
     settings.VERIFICATION_CHANNELS = ["sms", "voice"]
     settings.VERIFICATION_CHANNEL_TIMEOUT = 2  # the run's own timer; production allows 15+
-    _, worker = crashable
+    server, worker = crashable
     api = APIClient()
     customer_id = sign_up(
         api, first_name="Rung", email="rung@example.com", phone_number="+447700900654"
     )
     wait_for(lambda: b"SMS to +447700900654" in worker.log_path.read_bytes(), timeout=15)
 
-    worker.kill()  # the call is due in 2 s; no worker is there to place it
+    worker.kill()  # the call is due in 2 s; neither the worker nor the server is there
+    server.kill()
     time.sleep(3)
     assert b"CALL to +447700900654" not in worker.log_path.read_bytes()
+    server.restart()
     worker.start()
     wait_for(lambda: b"CALL to +447700900654" in worker.log_path.read_bytes(), timeout=30)
     status = api.get(f"/v1/customers/{customer_id}/verification").json()["verification"]
