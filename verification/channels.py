@@ -12,8 +12,14 @@ the same two errors: `ChannelUnusable` when the customer has no address on this 
 on file), so the run moves on to the next; `Undeliverable` when the provider says this number or
 address can never be reached on this channel. Anything else it raises is transient: Temporal
 retries the send with backoff.
+
+What a backend raises reaches the run's history as the send's failure, so `channel_send` passes
+it on without the provider's own exception as its cause, and with the customer's number and
+address masked in its words: a provider's error often quotes them ("The 'To' number ... is not a
+valid phone number").
 """
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,6 +27,8 @@ from typing import Protocol
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
+from coffeeshop.emails import email_mask
+from coffeeshop.phones import phone_mask
 from verification.contracts import Channel, UndeliverableReason
 
 # By dotted path, so that a channel's module may import this one.
@@ -63,6 +71,15 @@ class ChannelUnusable(Exception):
         self.channel = channel
 
 
+class ProviderError(Exception):
+    """A provider failed in a way that may pass (a 503, a timeout, a refused connection); the
+    send is retried. Its words are the provider's, with the customer's contact details masked."""
+
+    def __init__(self, channel: Channel, text: str) -> None:
+        super().__init__(f"The {channel} provider failed: {text}")
+        self.channel = channel
+
+
 class Undeliverable(Exception):
     """The provider refused this number or address for good on this channel; sending again would
     not help."""
@@ -97,5 +114,29 @@ def channel_backend(channel: Channel) -> ChannelBackend:
 
 
 def channel_send(channel: Channel, delivery: CodeDelivery) -> str | None:
-    """Send one code through `channel`, and only that one; return the provider's id for it."""
-    return channel_backend(channel).send(delivery)
+    """Send one code through `channel`, and only that one; return the provider's id for it.
+
+    Raises `ChannelUnusable`, `Undeliverable`, or `ProviderError` for anything else, none of them
+    with a word of the customer's number or address.
+    """
+    try:
+        return channel_backend(channel).send(delivery)
+    except ChannelUnusable:
+        raise
+    except Undeliverable as exc:
+        raise Undeliverable(exc.reason, exc.provider_code) from None
+    except Exception as exc:
+        text = contact_redact(f"{type(exc).__name__}: {exc}", delivery)
+        raise ProviderError(channel, text) from None
+
+
+def contact_redact(text: str, delivery: CodeDelivery) -> str:
+    """`text` with the delivery's phone number (with or without its `+`) and email masked."""
+    if delivery.phone_number:
+        masked = phone_mask(delivery.phone_number)
+        text = text.replace(delivery.phone_number, masked)
+        text = text.replace(delivery.phone_number.removeprefix("+"), masked)
+    if delivery.email:
+        pattern = re.compile(re.escape(delivery.email), re.IGNORECASE)
+        text = pattern.sub(email_mask(delivery.email), text)
+    return text

@@ -17,6 +17,7 @@ import smtplib
 from django.conf import settings
 from django.core.mail import DNS_NAME, EmailMultiAlternatives, make_msgid
 
+from coffeeshop.emails import email_mask
 from verification.channels import (
     ChannelUnusable,
     CodeDelivery,
@@ -28,14 +29,6 @@ from verification.contracts import Channel, UndeliverableReason
 # RFC 3463: 5.1.x is about the address (bad mailbox, bad domain, bad syntax); 5.7.x (a relay
 # that refuses us, say) is about us, and a retry or an operator can mend it.
 ADDRESS_REFUSED = re.compile(r"5\.1\.\d{1,3}\b")
-
-
-def email_mask(address: str) -> str:
-    """`ada@example.com` as `a•••@example.com`: enough to tell addresses apart in a log."""
-    local, at, domain = address.rpartition("@")
-    if not at:
-        return "•••"
-    return f"{local[:1]}•••@{domain}"
 
 
 class EmailChannel:

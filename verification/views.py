@@ -18,9 +18,9 @@ from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from coffeeshop.emails import email_mask
 from coffeeshop.phones import phone_mask
 from coffeeshop.web.pages import unavailable_page
-from coffeeshop.web.text import email_mask
 from customers.models import Customer
 from verification import services
 from verification.contracts import (

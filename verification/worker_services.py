@@ -12,12 +12,12 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
+from coffeeshop.emails import email_mask
 from coffeeshop.phones import phone_mask
 from customers.models import Customer
 from verification.channels import CodeDelivery, channel_send
 from verification.codes import code_generate, code_hash
 from verification.contracts import Channel, SendCodeResult
-from verification.mail import email_mask
 from verification.records import verification_record_started
 
 logger = logging.getLogger(__name__)

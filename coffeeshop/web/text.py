@@ -11,11 +11,3 @@ def wait_text(seconds: int) -> str:
     if seconds <= 60:
         return "a minute"
     return timeuntil(timezone.now() + timedelta(seconds=seconds), depth=1)
-
-
-def email_mask(email: str) -> str:
-    """An address with all but the first letter of its local part hidden: `a•••@example.com`."""
-    local, at, domain = email.partition("@")
-    if not at:
-        return "•••"
-    return f"{local[:1]}•••@{domain}"

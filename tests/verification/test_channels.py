@@ -19,15 +19,28 @@ import pytest
 from django.core import mail
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
-from twilio.base.exceptions import TwilioRestException
 
+from coffeeshop.emails import email_mask
 from coffeeshop.phones import phone_mask
 from customers.models import Customer
-from tests.fake_twilio import SERVICE_UNAVAILABLE, FakeTwilio, spoken_codes, twilio_error
+from tests.fake_twilio import (
+    SERVICE_UNAVAILABLE,
+    Answer,
+    FakeTwilio,
+    spoken_codes,
+    twilio_error,
+)
 from tests.smtp_relay import code_in_email
 from verification import worker_services
 from verification.activities import send_verification_code
-from verification.channels import ChannelUnusable, CodeDelivery, Undeliverable, channel_send
+from verification.channels import (
+    ChannelUnusable,
+    CodeDelivery,
+    ProviderError,
+    Undeliverable,
+    channel_send,
+    contact_redact,
+)
 from verification.codes import code_hash
 from verification.contracts import (
     CHANNEL_UNUSABLE_ERROR,
@@ -35,7 +48,6 @@ from verification.contracts import (
     Channel,
     SendCodeInput,
 )
-from verification.mail import email_mask
 from verification.models import Verification
 from verification.voice import ConsoleVoiceBackend, VoiceCall
 
@@ -210,7 +222,7 @@ def test_a_permanent_twilio_call_error_is_undeliverable_with_its_reason(
 def test_a_text_only_twilio_error_does_not_end_a_call(customer, twilio):
     twilio.answer_next(twilio_error(21614))  # "not a mobile number": a landline takes calls
 
-    with pytest.raises(TwilioRestException):
+    with pytest.raises(ProviderError, match="HTTP 400"):
         send(customer(), Channel.VOICE)
 
 
@@ -218,11 +230,11 @@ def test_a_transient_twilio_call_error_propagates_and_the_retry_calls(customer, 
     twilio.answer_next(SERVICE_UNAVAILABLE)
     ada = customer()
 
-    with pytest.raises(TwilioRestException) as raised:
+    with pytest.raises(ProviderError) as raised:
         send(ada, Channel.VOICE)
     result, _ = send(ada, Channel.VOICE)  # what Temporal's retry does
 
-    assert raised.value.status == 503
+    assert "TwilioRestException: HTTP 503" in str(raised.value)
     first, second = twilio.calls()
     assert first.form["To"] == second.form["To"] == PHONE
     assert result.message_id.startswith("CA")
@@ -382,6 +394,37 @@ def test_email_url_configures_smtp_with_starttls_and_percent_encoded_credentials
     ]
 
 
+def test_contact_redact_masks_the_number_with_or_without_plus_and_the_address_in_any_case():
+    text = f"To {PHONE}, or {PHONE.removeprefix('+')}, or {EMAIL.upper()}; not +447700900999"
+
+    redacted = contact_redact(text, delivery())
+
+    masked = phone_mask(PHONE)
+    assert redacted == f"To {masked}, or {masked}, or a•••@example.com; not +447700900999"
+
+
+def test_a_provider_error_quoting_the_number_is_passed_on_masked_and_without_its_cause(
+    customer, twilio
+):
+    quoting = f"The 'To' number {PHONE} is not a valid phone number."
+    twilio.answer_next(twilio_error(21211, quoting), Answer(503, 20503, quoting))
+    ada = customer()
+
+    with pytest.raises(Undeliverable) as permanent:
+        send(ada, Channel.VOICE)
+    with pytest.raises(ProviderError) as transient:
+        send(ada, Channel.VOICE)
+
+    assert permanent.value.reason == "invalid_number"
+    assert permanent.value.__cause__ is None and permanent.value.__suppress_context__
+    assert PHONE not in str(permanent.value)
+    assert str(transient.value) == (
+        f"The voice provider failed: TwilioRestException: HTTP 503 error: Unable to create record: "
+        f"The 'To' number {phone_mask(PHONE)} is not a valid phone number."
+    )
+    assert transient.value.__cause__ is None and transient.value.__suppress_context__
+
+
 def test_email_mask_keeps_the_first_letter_and_the_domain():
     assert email_mask("ada@example.com") == "a•••@example.com"
     assert email_mask("not-an-address") == "•••"
@@ -438,7 +481,7 @@ def test_the_activity_turns_a_number_never_callable_into_undeliverable_with_its_
 def test_the_activity_lets_a_transient_call_error_through_to_be_retried(customer, twilio):
     twilio.answer_next(SERVICE_UNAVAILABLE)
 
-    with pytest.raises(TwilioRestException):
+    with pytest.raises(ProviderError):
         run_activity(customer(), Channel.VOICE)
 
 

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from tests.fake_twilio import (
     SERVICE_UNAVAILABLE,
+    Answer,
     FakeTwilio,
     Received,
     twilio_error,
@@ -132,6 +133,35 @@ def test_a_permanent_twilio_error_ends_the_run_with_its_reason_and_is_not_retrie
     assert "We could not text this number" in page and words in page
     assert "Sign up with another number" in page
     assert "Undeliverable" in admin and words in admin
+
+
+def test_a_number_twilio_quotes_in_an_error_never_reaches_the_history(worker, twilio):
+    """Twilio's errors name the number; the send's failures, which the history keeps, must not."""
+    quoting = "The 'To' number {} is not a valid phone number."
+    retried, refused = "+447700900111", "+447700900222"
+    twilio.answer_next(Answer(503, 20503, quoting.format(retried)))
+    first = sign_up(phone=retried)
+    APIClient().post(
+        f"/v1/customers/{first['customer']['id']}:verify",
+        {"verification_code": code_in(twilio.messages()[-1])},
+        format="json",
+    )
+    twilio.answer_next(twilio_error(21211, quoting.format(refused)))
+    second = sign_up(phone=refused)
+
+    async def history(customer_id: str) -> str:
+        handle = worker.client.get_workflow_handle(f"verify-phone-{customer_id}")
+        await handle.result()
+        return (await handle.fetch_history()).to_json()
+
+    retried_history = worker.run(lambda _: history(first["customer"]["id"]))
+    refused_history = worker.run(lambda _: history(second["customer"]["id"]), timeout=60)
+
+    assert len(twilio.messages()) == 3  # the 503, its retry, the refusal
+    assert second["verification"]["end_reason"] == "invalid_number"
+    assert "provider code 21211" in refused_history  # the failure is there, its words masked
+    for phone, text in ((retried, retried_history), (refused, refused_history)):
+        assert phone.removeprefix("+") not in text
 
 
 def test_a_transient_503_is_retried_and_the_code_then_arrives(twilio):
