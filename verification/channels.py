@@ -55,8 +55,9 @@ class CodeDelivery:
 
     @property
     def minutes(self) -> int:
-        """The code's time to live as people read it: whole minutes, at least one."""
-        return max(1, round(self.ttl_seconds / 60))
+        """The code's time to live as people read it: whole minutes, rounded down so that a code
+        never dies sooner than its message says; at least one."""
+        return max(1, self.ttl_seconds // 60)
 
 
 class ChannelBackend(Protocol):

@@ -425,6 +425,13 @@ def test_a_provider_error_quoting_the_number_is_passed_on_masked_and_without_its
     assert transient.value.__cause__ is None and transient.value.__suppress_context__
 
 
+@pytest.mark.parametrize(
+    ("ttl_seconds", "minutes"), [(30, 1), (60, 1), (119, 1), (120, 2), (210, 3), (600, 10)]
+)
+def test_a_message_never_promises_more_minutes_than_the_code_lives(ttl_seconds, minutes):
+    assert delivery(ttl_seconds=ttl_seconds).minutes == minutes
+
+
 def test_email_mask_keeps_the_first_letter_and_the_domain():
     assert email_mask("ada@example.com") == "a•••@example.com"
     assert email_mask("not-an-address") == "•••"
