@@ -60,6 +60,34 @@ def phone_region(e164: str) -> str | None:
     return None if region == phonenumbers.UNKNOWN_REGION else region
 
 
+# Country names read with "the" in a sentence, besides the United ..., ... Islands and ... Republic.
+NAMES_WITH_THE = {
+    "Bahamas",
+    "Comoros",
+    "Gambia",
+    "Isle Of Man",
+    "Maldives",
+    "Netherlands",
+    "Philippines",
+    "Seychelles",
+    "Vatican",
+}
+
+
+def country_name_in_sentence(region: str) -> str:
+    """The country's name as it reads mid-sentence: "the United Kingdom", "Ireland"."""
+    name = COUNTRY_NAMES.get(region.upper(), region)
+    if name.startswith("The "):
+        return "the " + name.removeprefix("The ")
+    if (
+        name in NAMES_WITH_THE
+        or name.startswith("United ")
+        or name.endswith((" Islands", " Republic"))
+    ):
+        return "the " + name
+    return name
+
+
 def phone_region_is_known(region: str) -> bool:
     return region.upper() in phonenumbers.SUPPORTED_REGIONS
 
@@ -76,7 +104,7 @@ def phone_region_refusal_text(allowed: list[str]) -> str:
 
 def phone_regions_text(regions: list[str]) -> str:
     """Country names for people: "the United Kingdom, Ireland and France"."""
-    names = [COUNTRY_NAMES.get(region.upper(), region) for region in regions]
+    names = [country_name_in_sentence(region) for region in regions]
     if len(names) == 1:
         return names[0]
     return ", ".join(names[:-1]) + " and " + names[-1]

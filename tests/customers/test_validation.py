@@ -103,7 +103,7 @@ def test_numbers_outside_the_allowed_countries_are_a_field_error_naming_them(
         assert response.status_code == 201, response.content
     else:
         assert field_errors(response)["customer.phone_number"] == [
-            "We can only text numbers in United Kingdom, Ireland and United States."
+            "We can only text numbers in the United Kingdom, Ireland and the United States."
         ]
         assert not Customer.objects.exists()
 
@@ -122,4 +122,4 @@ def test_the_signup_page_refuses_other_countries_at_the_field(client, settings):
     )
 
     assert response.status_code == 200
-    assert "We can only text numbers in United Kingdom." in response.content.decode()
+    assert "We can only text numbers in the United Kingdom." in response.content.decode()
