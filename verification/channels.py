@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
@@ -100,6 +101,29 @@ def channel_message_render(name: str, delivery: CodeDelivery) -> str:
         "minutes": delivery.minutes,
     }
     return render_to_string(f"{TEMPLATE_DIR}/{name}", context).strip()
+
+
+class ConfiguredBackend:
+    """The backend a setting names (one of `aliases`, or a dotted path to a class), made once per
+    process, and made again when the setting changes (as tests change it)."""
+
+    def __init__(self, setting: str, aliases: dict[str, str]) -> None:
+        self.setting = setting
+        self.aliases = aliases
+        self._lock = threading.Lock()
+        self._made: tuple[str, object] | None = None
+
+    def backend_class(self) -> type:
+        """The class the setting names; ImportError when it names nothing importable."""
+        name = getattr(settings, self.setting)
+        return import_string(self.aliases.get(name, name))
+
+    def get(self):
+        name = getattr(settings, self.setting)
+        with self._lock:
+            if self._made is None or self._made[0] != name:
+                self._made = (name, self.backend_class()())
+            return self._made[1]
 
 
 _backends_lock = threading.Lock()

@@ -18,10 +18,14 @@ import threading
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from coffeeshop.phones import phone_mask
-from verification.channels import CodeDelivery, Undeliverable, channel_message_render
+from verification.channels import (
+    CodeDelivery,
+    ConfiguredBackend,
+    Undeliverable,
+    channel_message_render,
+)
 
 DIGIT = re.compile(r"[0-9]")
 
@@ -80,24 +84,17 @@ BACKENDS = {
     "twilio": "verification.twilio.TwilioSmsBackend",
 }
 
-_backend_lock = threading.Lock()
-_backend: tuple[str, object] | None = None
+_configured = ConfiguredBackend("SMS_BACKEND", BACKENDS)
 
 
 def sms_backend_class() -> type:
     """The class SMS_BACKEND names; ImportError when it names nothing importable."""
-    name = settings.SMS_BACKEND
-    return import_string(BACKENDS.get(name, name))
+    return _configured.backend_class()
 
 
 def sms_backend():
     """The configured backend, made once per process (a provider client keeps its connections)."""
-    global _backend
-    name = settings.SMS_BACKEND
-    with _backend_lock:
-        if _backend is None or _backend[0] != name:
-            _backend = (name, sms_backend_class()())
-        return _backend[1]
+    return _configured.get()
 
 
 def sms_send(message: SmsMessage) -> str | None:

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from coffeeshop.phones import phone_mask
-from verification.channels import CodeDelivery, channel_message_render
+from verification.channels import CodeDelivery, ConfiguredBackend, channel_message_render
 
 DIGIT = re.compile(r"[0-9]")
 # Twilio's ring time is 5 to 600 s (Timeout on the Call resource); 60 is its default.
@@ -84,24 +83,17 @@ BACKENDS = {
     "twilio": "verification.twilio.TwilioVoiceBackend",
 }
 
-_backend_lock = threading.Lock()
-_backend: tuple[str, object] | None = None
+_configured = ConfiguredBackend("VOICE_BACKEND", BACKENDS)
 
 
 def voice_backend_class() -> type:
     """The class VOICE_BACKEND names; ImportError when it names nothing importable."""
-    name = settings.VOICE_BACKEND
-    return import_string(BACKENDS.get(name, name))
+    return _configured.backend_class()
 
 
 def voice_backend():
     """The configured backend, made once per process."""
-    global _backend
-    name = settings.VOICE_BACKEND
-    with _backend_lock:
-        if _backend is None or _backend[0] != name:
-            _backend = (name, voice_backend_class()())
-        return _backend[1]
+    return _configured.get()
 
 
 def voice_send(call: VoiceCall) -> str | None:
