@@ -1,10 +1,11 @@
 """Run the Temporal dev server, the worker and the web app in one terminal; Ctrl-C stops all three.
 
 This is what `make run` starts after migrating. It needs nothing beyond the standard library and
-the project's virtualenv. Ports are fixed: Temporal gRPC on 127.0.0.1:7233, the Temporal UI on
-127.0.0.1:8233 and the web app on 0.0.0.0:$WEB_PORT (8081). The worker and web are pointed at
-this Temporal server through TEMPORAL_ADDRESS, whatever `.env` says. Temporal keeps its state in
-`.data/temporal.db`, so running again after a crash resumes the workflows in flight.
+the project's virtualenv. Temporal's ports are fixed: gRPC on 127.0.0.1:7233, the UI on
+127.0.0.1:8233. The web app listens on $WEB_HOST:$WEB_PORT (127.0.0.1:8081). The worker and web
+are pointed at this Temporal server through TEMPORAL_ADDRESS, whatever `.env` says. Temporal
+keeps its state in `.data/temporal.db`, so running again after a crash resumes the workflows in
+flight.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ TEMPORAL_HOST = "127.0.0.1"
 TEMPORAL_PORT = 7233
 TEMPORAL_UI_PORT = 8233
 DEFAULT_WEB_PORT = 8081
+# Loopback only: a DEBUG app with a demo code is no thing to offer the network by default.
+DEFAULT_WEB_HOST = "127.0.0.1"
 
 TEMPORAL_STARTUP_TIMEOUT = 30.0
 # Longer than the worker's own graceful shutdown, so activities in flight can finish.
@@ -232,6 +235,7 @@ def banner(web_port: int) -> str:
             "",
             rule,
             "  coffeeshop is running. Ctrl-C stops everything.",
+            f"  To crash it instead: kill -9 {os.getpid()} (this supervisor; the rest go with it)",
             "",
             f"  Web app       {web}/",
             f"  Temporal UI   http://localhost:{TEMPORAL_UI_PORT}/",
@@ -281,11 +285,12 @@ def run() -> int:
     DATA_DIR.mkdir(exist_ok=True)
     output = Output()
     web_port = web_port_from_env()
+    web_host = os.environ.get("WEB_HOST", DEFAULT_WEB_HOST)
 
     for host, port, what in [
         (TEMPORAL_HOST, TEMPORAL_PORT, "the Temporal server (gRPC)"),
         (TEMPORAL_HOST, TEMPORAL_UI_PORT, "the Temporal UI"),
-        ("0.0.0.0", web_port, "the web app"),  # noqa: S104 - runserver listens on all interfaces
+        (web_host, web_port, "the web app"),
     ]:
         if port_in_use(host, port):
             output.note(
@@ -348,7 +353,7 @@ def run() -> int:
     web = Child(
         "web",
         # No autoreloader: its grandchild would outlive a killed supervisor and hold the port.
-        [sys.executable, "manage.py", "runserver", "--noreload", f"0.0.0.0:{web_port}"],
+        [sys.executable, "manage.py", "runserver", "--noreload", f"{web_host}:{web_port}"],
         stop_timeout=APP_STOP_TIMEOUT,
     )
     children = [temporal, worker, web]

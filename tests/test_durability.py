@@ -2,6 +2,7 @@
 between attempts 2 and 3, restart both, and the workflow still remembers the two attempts."""
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -229,3 +230,51 @@ def test_the_ladder_moves_on_to_a_call_after_worker_and_server_were_killed_betwe
     assert status["channel"] == "voice"
     assert answer["result"] == "VERIFICATION_RESULT_SUCCESS"
     assert Verification.objects.get().channel == "voice"
+
+
+@pytest.mark.parametrize("server_dies_too", [False, True])
+def test_a_worker_stops_on_sigterm_with_nobody_reading_its_output(crashable, server_dies_too):
+    """What `make run`'s worker meets when its supervisor is killed with SIGKILL: SIGTERM (the
+    supervisor's PR_SET_PDEATHSIG), a pipe nobody reads any more, and the Temporal server
+    stopping at the same moment or not yet. The worker must still drain and exit, not hang for
+    good with its task slots held."""
+    server, worker = crashable
+    read_end, write_end = os.pipe()
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_temporal_worker"],
+        cwd=ROOT,
+        env=worker.env,
+        stdin=subprocess.DEVNULL,
+        stdout=write_end,
+        stderr=write_end,
+        start_new_session=True,
+    )
+    os.close(write_end)
+    try:
+        read_until(read_end, WORKER_READY, timeout=30)
+        os.close(read_end)
+        if server_dies_too:
+            server.kill()
+        process.send_signal(signal.SIGTERM)
+
+        code = process.wait(timeout=20)
+
+        # 1 when the server went before the worker had finished checking in with it.
+        assert code in ((0, 1) if server_dies_too else (0,)), code
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def read_until(fd: int, marker: bytes, *, timeout: float) -> None:
+    """Read the pipe `fd` until `marker` has gone by; fail after `timeout` seconds."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {marker!r} within {timeout} s: {seen[-2000:]!r}"
+        if select.select([fd], [], [], remaining)[0]:
+            chunk = os.read(fd, 65536)
+            assert chunk, f"the pipe closed before {marker!r}: {seen[-2000:]!r}"
+            seen += chunk

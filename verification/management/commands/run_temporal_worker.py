@@ -4,6 +4,7 @@ import logging
 import os
 import signal
 import sys
+import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -34,8 +35,18 @@ class Command(BaseCommand):
     help = "Run the Temporal worker that hosts VerifyPhoneWorkflow and its activities."
 
     def run_from_argv(self, argv):
-        # From the command line only: call_command() leaves the caller's process alone.
-        super().run_from_argv(argv)
+        # From the command line only: call_command() leaves the caller's process alone. Every
+        # way out ends in exit_now(), an error included: a normal interpreter exit can hang
+        # for good in the SDK's Rust threads, and a worker that hangs instead of exiting holds
+        # its task queue's slots until it is killed.
+        try:
+            super().run_from_argv(argv)
+        except SystemExit as exc:
+            exit_now(exc.code if isinstance(exc.code, int) else 1)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                traceback.print_exc()
+            exit_now(1)
         exit_now(0)
 
     def add_arguments(self, parser):
@@ -89,8 +100,12 @@ class Command(BaseCommand):
         """A line about the worker itself: on stdout, or a log line when logs are JSON."""
         if settings.LOG_FORMAT == "json":
             logger.info(text)
-        else:
+            return
+        # Nobody may be reading any more (a supervisor killed with SIGKILL left a broken pipe):
+        # the worker must still drain and stop, so a lost line is no error.
+        with contextlib.suppress(OSError):
             self.stdout.write(text)
+            self.stdout.flush()
 
     async def _connect(self, stop: asyncio.Event, runtime: Runtime) -> Client | None:
         """Connect, retrying until Temporal answers or a signal asks us to stop."""
