@@ -30,6 +30,12 @@ class Verification(models.Model):
     end_reason = models.CharField(
         max_length=32, blank=True, help_text="Why an undeliverable run ended, e.g. not_mobile."
     )
+    checked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When reconciliation last found this pending row's run still running.",
+    )
     channel = models.CharField(
         max_length=8,
         blank=True,

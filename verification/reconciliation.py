@@ -16,6 +16,7 @@ from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
+from django.db.models import F
 from django.utils import timezone
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -75,21 +76,31 @@ async def verification_reconcile_run(*, client: Client, verification: Verificati
 
 
 async def verifications_reconcile(*, client: Client, settle_time: timedelta = SETTLE_TIME) -> int:
-    """Reconcile pending rows older than `settle_time`, oldest first; return how many changed."""
+    """Reconcile one batch of pending rows older than `settle_time`; return how many changed.
+
+    Rows never checked come first, then the ones checked longest ago, so a pass moves on past
+    runs still running however many there are: every row is reached within a few passes.
+    """
     pending = await _in_thread(_pending_rows)(settle_time)
-    changed = 0
+    changed, running = 0, []
     for verification in pending:
-        if not (
-            await verification_reconcile_run(client=client, verification=verification)
-        ).is_pending:
+        if (await verification_reconcile_run(client=client, verification=verification)).is_pending:
+            running.append(verification.pk)
+        else:
             changed += 1
+    await _in_thread(_mark_checked)(running)
     return changed
 
 
 def _pending_rows(settle_time: timedelta) -> list[Verification]:
     settled = timezone.now() - settle_time
     rows = Verification.objects.filter(status=Verification.Status.PENDING, started_at__lt=settled)
-    return list(rows.order_by("started_at")[:BATCH_SIZE])
+    order = (F("checked_at").asc(nulls_first=True), "started_at")
+    return list(rows.order_by(*order)[:BATCH_SIZE])
+
+
+def _mark_checked(pks: list[int]) -> None:
+    Verification.objects.filter(pk__in=pks).update(checked_at=timezone.now())
 
 
 def _in_thread(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:

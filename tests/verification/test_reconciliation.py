@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.conftest import latest_code, wait_for
+from verification import reconciliation
 from verification.contracts import reconcile_schedule_id_for
 from verification.models import Verification
 from verification.worker import reconcile_schedule_ensure
@@ -92,3 +93,23 @@ def test_the_command_reconciles_once_and_leaves_running_runs_alone(worker, sign_
     assert statuses[gone.run_id] == "expired"  # past retention: it never verified
     running_run = Verification.objects.filter(customer=running).exclude(pk=gone.pk).get()
     assert running_run.status == "pending"
+
+
+def test_a_pass_moves_on_past_runs_still_running_to_newer_ones(
+    worker, sign_up, sms_outbox, monkeypatch
+):
+    monkeypatch.setattr(reconciliation, "BATCH_SIZE", 2)
+    customers = [sign_up() for _ in range(3)]
+    for customer in customers:
+        latest_code(sms_outbox, customer.phone_number)
+    newest = Verification.objects.get(customer=customers[-1])
+    terminate(worker, newest)  # the two older runs, still running, fill a whole batch
+
+    for _ in range(2):
+        call_command("reconcile_verifications", settle_seconds=0, stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    newest.refresh_from_db()
+    assert newest.status == "cancelled"
+    still_running = Verification.objects.exclude(pk=newest.pk)
+    assert [run.status for run in still_running] == ["pending", "pending"]
+    assert all(run.checked_at is not None for run in still_running)
