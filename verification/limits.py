@@ -42,9 +42,15 @@ def _sends_per_hour() -> _Window:
     return _Window(PhoneLimit.SENDS_PER_HOUR, settings.PHONE_SENDS_PER_HOUR, HOUR_SECONDS)
 
 
-def phone_limits_hit_start(*, phone_number: str) -> None:
-    """Count a new verification and its first text, or refuse (and count none)."""
-    _hit(phone_number, [_starts_per_day(), _sends_per_hour()])
+def phone_limits_hit_start(*, phone_number: str, start_key: str | None = None) -> bool:
+    """Count a new verification and its first text, or refuse; return whether this call counted.
+
+    A start tried again under the same `start_key` (the customer and the run it follows) is
+    counted once: a signup retried with its request_id, or sent twice at once, starts one run.
+    """
+    return _hit(
+        phone_number, [_starts_per_day(), _sends_per_hour()], token=_token("start", start_key)
+    )
 
 
 def phone_limits_hit_send(*, phone_number: str, request_key: str | None = None) -> bool:
@@ -53,24 +59,28 @@ def phone_limits_hit_send(*, phone_number: str, request_key: str | None = None) 
     A request retried under the same `request_key` (its Idempotency-Key) is counted once: the
     workflow answers the retry without sending again, so it must not use up the hour either.
     """
-    token = f"phone-limit:request:{_digest(request_key)}" if request_key else None
-    return _hit(phone_number, [_sends_per_hour()], token=token)
+    return _hit(phone_number, [_sends_per_hour()], token=_token("request", request_key))
 
 
-def phone_limits_refund_start(*, phone_number: str) -> None:
+def phone_limits_refund_start(*, phone_number: str, start_key: str | None = None) -> None:
     """Give back a counted start, when the verification could not be started after all."""
-    _refund(phone_number, [_starts_per_day(), _sends_per_hour()])
+    _refund(phone_number, [_starts_per_day(), _sends_per_hour()], token=_token("start", start_key))
 
 
 def phone_limits_refund_send(*, phone_number: str, request_key: str | None = None) -> None:
     """Give back the text counted last, when no text was sent after all."""
-    _refund(phone_number, [_sends_per_hour()])
-    if request_key:
-        cache.delete(f"phone-limit:request:{_digest(request_key)}")
+    _refund(phone_number, [_sends_per_hour()], token=_token("request", request_key))
 
 
-def _refund(phone_number: str, windows: list[_Window]) -> None:
+def _token(kind: str, key: str | None) -> str | None:
+    """The cache key marking a keyed request as counted already."""
+    return f"phone-limit:{kind}:{_digest(key)}" if key else None
+
+
+def _refund(phone_number: str, windows: list[_Window], *, token: str | None = None) -> None:
     with _lock:
+        if token is not None:
+            cache.delete(token)
         for window in windows:
             if window.limit <= 0:
                 continue

@@ -103,21 +103,26 @@ def verification_input(*, customer_id: str) -> VerifyPhoneInput:
     )
 
 
-def verification_start(*, customer: Customer, again: bool = False) -> VerificationView:
+def verification_start(*, customer: Customer, after_run_id: str | None = None) -> VerificationView:
     """Start the customer's verification and wait, bounded, until its first code is sent.
 
     One Update-with-Start call: the run starts and answers once the code is on its way, with the
-    code's expiry. Idempotent: a retry finds the run the first call started. With `again=False`
-    a finished run is never replaced; with `again=True` a new run starts once the previous one
-    has ended. Refuses PHONE_REGION_NOT_ALLOWED and PHONE_RATE_LIMITED.
+    code's expiry. Idempotent: a retry finds the run the first call started, and is not counted
+    against the phone's limits again. Without `after_run_id` a finished run is never replaced;
+    with it (the run that ended) a new run starts. Refuses PHONE_REGION_NOT_ALLOWED and
+    PHONE_RATE_LIMITED.
     """
     if not phone_region_allowed(customer.phone_number, settings.PHONE_ALLOWED_REGIONS):
         raise VerificationRefused(Refusal.PHONE_REGION_NOT_ALLOWED)
-    limits.phone_limits_hit_start(phone_number=customer.phone_number)
+    # One key per run this call may start: the first, or the one after `after_run_id`.
+    start_key = f"{customer.id}:{after_run_id or 'first'}"
+    counted = limits.phone_limits_hit_start(phone_number=customer.phone_number, start_key=start_key)
     workflow_id = workflow_id_for(str(customer.id))
     params = verification_input(customer_id=str(customer.id))
     reuse = (
-        WorkflowIDReusePolicy.ALLOW_DUPLICATE if again else WorkflowIDReusePolicy.REJECT_DUPLICATE
+        WorkflowIDReusePolicy.ALLOW_DUPLICATE
+        if after_run_id
+        else WorkflowIDReusePolicy.REJECT_DUPLICATE
     )
 
     async def start(client: Client) -> tuple[str, VerificationStatus | None]:
@@ -165,7 +170,10 @@ def verification_start(*, customer: Customer, again: bool = False) -> Verificati
         run_id, status = gateway.call(start)
     except TemporalUnavailable:
         # Nothing was sent: a client retrying through an outage must not use up the number's day.
-        limits.phone_limits_refund_start(phone_number=customer.phone_number)
+        if counted:
+            limits.phone_limits_refund_start(
+                phone_number=customer.phone_number, start_key=start_key
+            )
         raise
     verification = verification_record_started(
         customer_id=customer.id, workflow_id=workflow_id, run_id=run_id
@@ -302,7 +310,8 @@ def verification_start_again(*, customer: Customer) -> tuple[VerificationView, b
         )
     if current is not None:
         _verification_wait_closed(current.workflow_id, current.run_id)
-    return verification_start(customer=customer, again=current is not None), True
+    after_run_id = current.run_id if current is not None else None
+    return verification_start(customer=customer, after_run_id=after_run_id), True
 
 
 def verification_delivery_status_record(

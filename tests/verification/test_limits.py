@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from customers.models import Customer
 from customers.services import customer_sign_up
 from tests.conftest import latest_code, live_status, sent_codes, wait_until_past
-from verification import limits
+from verification import limits, services
 from verification.errors import VerificationRefused
 from verification.models import Verification
 
@@ -103,6 +103,27 @@ def test_the_signup_service_raises_for_the_page_too(settings, worker, sms_outbox
 
     assert limited.value.retry_after > 0
     assert Customer.objects.filter(phone_number=PHONE).count() == 1
+
+
+def test_a_start_tried_again_counts_once_against_the_number(settings, worker, sms_outbox):
+    settings.PHONE_VERIFICATIONS_PER_DAY = 2
+    first, second, third = (
+        Customer.objects.create(
+            first_name=name, last_name="Twice", email=f"{name}@example.com", phone_number=PHONE
+        )
+        for name in ("first", "second", "third")
+    )
+
+    services.verification_start(customer=first)
+    # The same signup again before its row was written: sent twice at once, or retried with
+    # its request_id after the first try died. It finds the run the first call started.
+    again = services.verification_start(customer=first)
+    services.verification_start(customer=second)  # the number's second verification
+
+    with pytest.raises(VerificationRefused):
+        services.verification_start(customer=third)
+    assert again.run_id == Verification.objects.get(customer=first).run_id
+    assert len(sent_codes(sms_outbox, PHONE)) == 2
 
 
 @pytest.mark.django_db(transaction=True)
