@@ -23,6 +23,12 @@ STARTUP_TIMEOUT = 30.0
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 STOP_TIMEOUT = 10.0
 _PROBE_TIMEOUT = 5.0
+# Free ports are picked before the server binds them, so a busy machine can take one meanwhile.
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """Another process listens on a port the server was to use."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -67,6 +73,7 @@ class TemporalDevServer:
         self.log_path = self.db_filename.with_name(self.db_filename.name + ".log")
         self._binary = temporal_binary()
         self._process: subprocess.Popen[bytes] | None = None
+        self._started = False
 
     @property
     def address(self) -> str:
@@ -77,11 +84,27 @@ class TemporalDevServer:
         return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
-        """Start the server and return once it answers RPCs for its namespace."""
+        """Start the server and return once it answers RPCs for its namespace.
+
+        The first start moves to other free ports if another process took one of its own since
+        they were picked; a restart keeps them, since clients and workers know the address.
+        """
         if self.running:
             raise RuntimeError(f"Temporal dev server at {self.address} is already running")
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            try:
+                self._launch()
+            except PortTaken:
+                if self._started or attempt == PORT_ATTEMPTS:
+                    raise
+                self.port, self.http_port = free_port(self.host), free_port(self.host)
+            else:
+                self._started = True
+                return
+
+    def _launch(self) -> None:
         if self._port_open():
-            raise RuntimeError(
+            raise PortTaken(
                 f"Port {self.port} on {self.host} is already in use, so a new Temporal dev server "
                 "could not listen there (is an old one still running?)"
             )
@@ -180,7 +203,8 @@ class TemporalDevServer:
         while time.monotonic() < deadline:
             code = self._process.poll()
             if code is not None:
-                raise RuntimeError(
+                taken = "address already in use" in self.log_tail()
+                raise (PortTaken if taken else RuntimeError)(
                     f"Temporal dev server exited with code {code} during startup.\n"
                     f"{self.log_tail()}"
                 )
