@@ -71,13 +71,15 @@ MIDDLEWARE = [
     "coffeeshop.logs.RequestLogContextMiddleware",
     "coffeeshop.web.api_errors.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Up here, not last, so that answers made before the view runs (a bad Host's 400) carry it.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "coffeeshop.web.bodies.LengthRequiredMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "coffeeshop.web.pages.DatabaseOutageMiddleware",
 ]
 
@@ -157,6 +159,8 @@ REST_FRAMEWORK = {
         "signup": env.str("THROTTLE_SIGNUP_RATE", default="10/hour"),
         "verify": env.str("THROTTLE_VERIFY_RATE", default="20/minute"),
         "resend": env.str("THROTTLE_RESEND_RATE", default="10/hour"),
+        # Failed HTTP Basic logins to /codec/, counted before the password is hashed.
+        "codec_login_failures": env.str("THROTTLE_CODEC_LOGIN_FAILURE_RATE", default="10/hour"),
     },
 }
 
@@ -174,6 +178,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # One name for a set of choices the API uses in several places.
     "ENUM_NAME_OVERRIDES": {"Channel": ["sms", "voice", "email"]},
+    # coffeeshop.web.converters: a UUID in a path, in either case.
+    "PATH_CONVERTER_OVERRIDES": {"any_uuid": {"type": "string", "format": "uuid"}},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "coffeeshop.web.schema.add_retry_after_headers",
@@ -191,10 +197,16 @@ LOGGING = {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "json": {"()": "coffeeshop.logs.JsonFormatter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+        "null": {"class": "logging.NullHandler"},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "temporalio": {"level": "WARNING"},
+        # A request for a Host not in ALLOWED_HOSTS (scanners, bare-IP probes) answers 400; as
+        # Django's docs suggest, it is not worth an ERROR with a traceback each time.
+        "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
         # runserver's request lines have a handler of their own; in JSON they use ours.
         **(
             {"django.server": {"handlers": ["console"], "propagate": False}}

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from coffeeshop.web.schema import error_responses
-from coffeeshop.web.serializers import StrictSerializer
+from coffeeshop.web.serializers import StrictSerializer, StringField
 from customers import services
 from customers.errors import CustomerRefusal
 from customers.models import Customer
@@ -68,7 +68,7 @@ class CustomerCreateApi(APIView):
         """A signup: the customer, and optionally an idempotency key."""
 
         customer = CustomerInputSerializer()
-        request_id = serializers.CharField(
+        request_id = StringField(
             max_length=REQUEST_ID_MAX_LENGTH,
             required=False,
             validators=[validate_no_control_characters],

@@ -1,6 +1,7 @@
 """Customer fields as the API and the signup page accept and show them."""
 
 from django.conf import settings
+from django.core.validators import validate_email
 from rest_framework import serializers
 
 from coffeeshop.phones import (
@@ -9,7 +10,7 @@ from coffeeshop.phones import (
     phone_region_allowed,
     phone_region_refusal_text,
 )
-from coffeeshop.web.serializers import StrictSerializer
+from coffeeshop.web.serializers import ChosenIdField, StrictSerializer, StringField
 from customers.models import Customer
 from customers.validators import validate_no_control_characters
 
@@ -22,15 +23,13 @@ PHONE_INPUT_MAX_LENGTH = 32
 class CustomerInputSerializer(StrictSerializer):
     """A new customer's details."""
 
-    id = serializers.UUIDField(required=False, help_text="Optional: the client may choose the id.")
-    first_name = serializers.CharField(
+    id = ChosenIdField(required=False, help_text="Optional: the client may choose the id.")
+    first_name = StringField(
         max_length=NAME_MAX_LENGTH, validators=[validate_no_control_characters]
     )
-    last_name = serializers.CharField(
-        max_length=NAME_MAX_LENGTH, validators=[validate_no_control_characters]
-    )
-    email = serializers.EmailField(max_length=EMAIL_MAX_LENGTH)
-    phone_number = serializers.CharField(
+    last_name = StringField(max_length=NAME_MAX_LENGTH, validators=[validate_no_control_characters])
+    email = StringField(max_length=EMAIL_MAX_LENGTH, validators=[validate_email])
+    phone_number = StringField(
         max_length=PHONE_INPUT_MAX_LENGTH,
         help_text="Any common format; national numbers use PHONE_DEFAULT_REGION (GB).",
     )

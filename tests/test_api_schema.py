@@ -82,7 +82,7 @@ def test_custom_methods_keep_their_colon_paths(schema):
             {"202", "400", "404", "409", "413", "415", "429", "503"},
         ),
         ("/v1/customers/{customer_id}/verification", "get", {"200", "404", "503"}),
-        ("/codec/decode", "post", {"200", "400", "403", "413", "415"}),
+        ("/codec/decode", "post", {"200", "400", "401", "403", "413", "415", "429"}),
     ],
 )
 def test_each_operation_lists_its_statuses_with_the_error_shape(schema, path, method, statuses):

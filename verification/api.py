@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from coffeeshop.web.schema import error_responses
-from coffeeshop.web.serializers import StrictSerializer
+from coffeeshop.web.serializers import StrictSerializer, StringField
 from verification import services
 from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH
 from verification.contracts import (
@@ -63,7 +63,7 @@ class CustomerVerifyApi(APIView):
     class InputSerializer(StrictSerializer):
         """The code the customer typed."""
 
-        verification_code = serializers.CharField(
+        verification_code = StringField(
             trim_whitespace=True,
             validators=[
                 RegexValidator(
@@ -177,7 +177,8 @@ class CustomerResendCodeApi(APIView):
         },
     )
     def post(self, request: Request, customer_id) -> Response:
-        serializer = self.InputSerializer(data=request.data or {})
+        # An empty body is {}; any other JSON but an object is refused, as on :verify.
+        serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         channel = serializer.validated_data.get("channel")
         sent = services.verification_resend_code(

@@ -2,32 +2,39 @@
 
 from django.urls import path
 
+from coffeeshop.web import converters  # noqa: F401 - registers <any_uuid:...>
 from verification import api, views, webhooks
 
 app_name = "verification"
 
 urlpatterns = [
-    path("customers/<uuid:customer_id>/verify/", views.verification_enter_code, name="verify"),
-    path("customers/<uuid:customer_id>/verify/resend/", views.verification_resend, name="resend"),
+    path("customers/<any_uuid:customer_id>/verify/", views.verification_enter_code, name="verify"),
     path(
-        "customers/<uuid:customer_id>/verify/start-again/",
+        "customers/<any_uuid:customer_id>/verify/resend/", views.verification_resend, name="resend"
+    ),
+    path(
+        "customers/<any_uuid:customer_id>/verify/start-again/",
         views.verification_start_again,
         name="start-again",
     ),
-    path("customers/<uuid:customer_id>/verified/", views.verification_verified, name="verified"),
-    path("customers/<uuid:customer_id>/not-verified/", views.verification_failed, name="failed"),
     path(
-        "v1/customers/<uuid:customer_id>:verify",
+        "customers/<any_uuid:customer_id>/verified/", views.verification_verified, name="verified"
+    ),
+    path(
+        "customers/<any_uuid:customer_id>/not-verified/", views.verification_failed, name="failed"
+    ),
+    path(
+        "v1/customers/<any_uuid:customer_id>:verify",
         api.CustomerVerifyApi.as_view(),
         name="api-verify",
     ),
     path(
-        "v1/customers/<uuid:customer_id>:resendCode",
+        "v1/customers/<any_uuid:customer_id>:resendCode",
         api.CustomerResendCodeApi.as_view(),
         name="api-resend-code",
     ),
     path(
-        "v1/customers/<uuid:customer_id>/verification",
+        "v1/customers/<any_uuid:customer_id>/verification",
         api.CustomerVerificationApi.as_view(),
         name="api-status",
     ),

@@ -183,7 +183,9 @@ class TemporalGateway:
             raise TemporalUnavailable(f"Temporal did not answer within {bound:g} s.") from exc
         except RPCError as exc:
             if exc.status in UNAVAILABLE_STATUSES:
-                raise TemporalUnavailable(f"Temporal is unavailable: {exc.message}") from exc
+                # The SDK's words ("tcp connect error") are for the log, not for clients.
+                logger.warning("Temporal is unavailable: %s", exc.message)
+                raise TemporalUnavailable("Temporal is unavailable.") from exc
             if exc.status in REFUSED_STATUSES:
                 words = exc.status.name.replace("_", " ").lower()
                 logger.warning(

@@ -7,6 +7,12 @@ users may call it: logged in to the Django admin (a session cookie, which the UI
 `temporal --codec-auth`). CORS lets exactly the Temporal UI's origin (TEMPORAL_UI_URL) read the
 answers.
 
+Without either credential the answer is 401 with `WWW-Authenticate: Basic`. The UI is not
+affected: its requests are cross-origin, for which browsers never show a login prompt (Fetch
+standard), and it treats any error answer alike. Failed Basic logins are counted per client IP
+(THROTTLE_CODEC_LOGIN_FAILURE_RATE); past the rate the answer is 429, before any password is
+hashed.
+
 CSRF checks are off for it on purpose: both routes are pure functions with no side effects, the
 only browser origin allowed to read an answer is the UI's, and JSON bodies force a preflight.
 """
@@ -18,7 +24,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from rest_framework import authentication, permissions, serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,10 +33,12 @@ from temporalio.api.common.v1 import Payloads
 from coffeeshop.temporal.codec import PayloadDecryptionError, encryption_codec_from_settings
 from coffeeshop.web.api_errors import ErrorSerializer
 from coffeeshop.web.parsers import BoundedJSONParser
+from coffeeshop.web.throttles import ClientIpFailureThrottle
 
 CODEC_MAX_BODY_BYTES = 8 * 1024 * 1024  # a payload may be 2 MB, and base64 adds a third
 CORS_ALLOWED_HEADERS = "Authorization, Content-Type, X-Namespace"
 CORS_MAX_AGE_SECONDS = 600
+LOGIN_FAILURES_SCOPE = "codec_login_failures"
 
 
 class CodecJSONParser(BoundedJSONParser):
@@ -42,6 +50,24 @@ class StaffSessionAuthentication(authentication.SessionAuthentication):
 
     def enforce_csrf(self, request):
         return
+
+
+class ThrottledBasicAuthentication(authentication.BasicAuthentication):
+    """HTTP Basic, refused with 429 once the client IP has failed too often, before the hash."""
+
+    www_authenticate_realm = "codec"
+
+    def authenticate(self, request: Request):
+        scheme, *_ = authentication.get_authorization_header(request).split() or [b""]
+        if scheme.lower() != b"basic":
+            return None
+        throttle = ClientIpFailureThrottle(LOGIN_FAILURES_SCOPE)
+        throttle.check(request)
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            throttle.failure_record(request)
+            raise
 
 
 class PayloadSerializer(serializers.Serializer):
@@ -64,7 +90,7 @@ def codec_cors_origin() -> str:
 class CodecApi(APIView):
     """Shared plumbing: staff only, CORS for the Temporal UI, payloads in and out."""
 
-    authentication_classes = [StaffSessionAuthentication, authentication.BasicAuthentication]
+    authentication_classes = [StaffSessionAuthentication, ThrottledBasicAuthentication]
     permission_classes = [permissions.IsAdminUser]
     parser_classes = [CodecJSONParser]
 
@@ -73,6 +99,11 @@ class CodecApi(APIView):
         if request.method == "OPTIONS":
             return
         super().initial(request, *args, **kwargs)
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # DRF asks only the first class (the session's, which has no challenge), so without
+        # this a missing or wrong credential would be a 403 rather than a 401.
+        return ThrottledBasicAuthentication().authenticate_header(request)
 
     def options(self, request: Request, *args, **kwargs) -> Response:
         response = Response(status=status.HTTP_204_NO_CONTENT)
@@ -89,7 +120,6 @@ class CodecApi(APIView):
             response["Access-Control-Allow-Origin"] = origin
             response["Access-Control-Allow-Credentials"] = "true"
         response["Vary"] = ", ".join(filter(None, [response.get("Vary"), "Origin"]))
-        response["Cache-Control"] = "no-store"
         return response
 
     def transform(self, request: Request, *, decode: bool) -> Response:
@@ -110,9 +140,11 @@ class CodecApi(APIView):
 CODEC_RESPONSES = {
     200: PayloadsSerializer,
     400: OpenApiResponse(ErrorSerializer, description="Malformed or undecryptable payloads."),
-    403: OpenApiResponse(ErrorSerializer, description="Not logged in as staff."),
+    401: OpenApiResponse(ErrorSerializer, description="No credentials, or wrong ones."),
+    403: OpenApiResponse(ErrorSerializer, description="Logged in, but not as staff."),
     413: OpenApiResponse(ErrorSerializer, description="The body is over 8 MiB."),
     415: OpenApiResponse(ErrorSerializer, description="The body is not JSON."),
+    429: OpenApiResponse(ErrorSerializer, description="Too many failed logins from this address."),
 }
 
 

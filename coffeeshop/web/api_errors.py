@@ -1,11 +1,12 @@
 """One JSON error shape for the whole API: {"error": {"code", "message", "fields"?}}.
 
 This is the one place errors become API responses. `exception_handler` (DRF's hook) turns the
-project's `Refused` into its status and reason code, `Unavailable` into 503 with Retry-After, and
-DRF's and Django's own exceptions into the same shape, and counts each 429 by the limit that gave
-it (`coffeeshop.web.metrics`). `ApiErrorMiddleware` reshapes whatever else answers an error under
-the API prefixes (Django's 404 for an unrouted path, its 400 for a bad Host, its 500) into JSON
-too, with DEBUG on as well as off.
+project's `Refused` into its status and reason code, `Unavailable` into 503 with Retry-After and
+a fixed sentence (what failed goes to the log, never to the client), and DRF's and Django's own
+exceptions into the same shape, and counts each 429 by the limit that gave it
+(`coffeeshop.web.metrics`). `ApiErrorMiddleware` reshapes whatever else answers an error under
+the API prefixes (Django's 404 for an unrouted path, its 400 for a bad Host, its 500, a 411)
+into JSON too, with DEBUG on as well as off, and keeps every API answer out of caches.
 """
 
 import logging
@@ -32,12 +33,28 @@ API_PATH_PREFIXES = ("/v1/", "/codec/")
 # What Django raises when the database cannot be reached; an IntegrityError is no outage.
 DATABASE_OUTAGES = (OperationalError, InterfaceError)
 
+# API answers carry personal data (a customer, the state of their verification): no cache,
+# shared or private, may keep one.
+API_CACHE_CONTROL = "private, no-store"
+# The headers of Django's own answer that its JSON replacement does not take over.
+BODY_HEADERS = frozenset({"content-type", "content-length"})
+
+# What a client reads when a dependency does not answer, by `Unavailable.code`. Fixed sentences:
+# the exception's own words (the SDK's "tcp connect error", an address) go to the log only.
+UNAVAILABLE_MESSAGES = {
+    DatabaseUnavailable.code: "The database is not answering. Try again shortly.",
+    TemporalUnavailable.code: "The service cannot complete the request right now. Try again "
+    "shortly.",
+}
+UNAVAILABLE_MESSAGE = "A service we depend on is not answering. Try again shortly."
+
 # Django's own error responses under the API prefixes, as (code, message) by status.
 DJANGO_ERRORS = {
     400: ("bad_request", "The request could not be understood."),
     403: ("permission_denied", "You may not do this."),
     404: ("not_found", "Not found."),
     405: ("method_not_allowed", "This method is not allowed here."),
+    411: ("length_required", "Send the request body with a Content-Length header."),
     500: ("server_error", "Something went wrong on our side."),
 }
 
@@ -70,18 +87,15 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, Refused):
         return _refused_response(exc)
     if isinstance(exc, Unavailable):
-        return _unavailable_response(exc, str(exc) or "Try again shortly.")
+        logger.warning("Answered 503 %s: %s", exc.code, exc)
+        return _unavailable_response(exc)
     if isinstance(exc, DATABASE_OUTAGES):
         logger.warning("The database did not answer: %s", exc)
-        return _unavailable_response(
-            DatabaseUnavailable(), "The database is not answering. Try again shortly."
-        )
+        return _unavailable_response(DatabaseUnavailable())
     if isinstance(exc, RPCError):
         # Anything else Temporal refuses (an unknown namespace, say) is an outage for our client.
         logger.error("Temporal refused a call: %s (%s)", exc.message, exc.status)
-        return _unavailable_response(
-            TemporalUnavailable(), "Temporal could not take the request. Try again shortly."
-        )
+        return _unavailable_response(TemporalUnavailable())
     if isinstance(exc, NotFound):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, Http404):
@@ -91,7 +105,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, exceptions.Throttled):
-        scope = getattr(context.get("view"), "throttle_scope", None) or "other"
+        scope = (
+            getattr(exc, "scope", None)
+            or getattr(context.get("view"), "throttle_scope", None)
+            or "other"
+        )
         rate_limited_observe(f"throttle:{scope}")
     response = drf_exception_handler(exc, context)
     if response is None:
@@ -117,19 +135,22 @@ def _refused_response(exc: Refused) -> Response:
     return response
 
 
-def _unavailable_response(exc: Unavailable, message: str) -> Response:
+def _unavailable_response(exc: Unavailable) -> Response:
+    message = UNAVAILABLE_MESSAGES.get(exc.code, UNAVAILABLE_MESSAGE)
     response = Response(error_body(exc.code, message), status=status.HTTP_503_SERVICE_UNAVAILABLE)
     response["Retry-After"] = str(exc.retry_after)
     return response
 
 
 class ApiErrorMiddleware:
-    """Answer every error under the API prefixes in the JSON shape, whoever produced it.
+    """Answer every error under the API prefixes in the JSON shape, whoever produced it, and mark
+    every answer there `Cache-Control: private, no-store`.
 
     DRF's views answer in JSON already. What reaches here as HTML is Django's own answer: a 404
     for a path no route matches (with DEBUG on, the technical 404 page, which bypasses
-    `handler404`), a 400 for a disallowed Host, a 500 for an unhandled exception. The log keeps
-    the details; the client gets the shape.
+    `handler404`), a 400 for a disallowed Host, a 411, a 500 for an unhandled exception. The log
+    keeps the details; the client gets the shape, with the headers the middleware below put on
+    Django's answer (the security headers among them).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -137,18 +158,28 @@ class ApiErrorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if response.status_code < 400 or not request.path.startswith(API_PATH_PREFIXES):
+        if not request.path.startswith(API_PATH_PREFIXES):
             return response
-        if response.get("Content-Type", "").startswith("application/json"):
-            return response
-        code, message = DJANGO_ERRORS.get(
-            response.status_code, ("error", "The request could not be completed.")
-        )
-        reshaped = JsonResponse(error_body(code, message), status=response.status_code)
-        for header in ("Allow", "Retry-After"):
-            if header in response:
-                reshaped[header] = response[header]
-        return reshaped
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
+            "application/json"
+        ):
+            response = _json_error_from(response)
+        response["Cache-Control"] = API_CACHE_CONTROL
+        return response
+
+
+def _json_error_from(response: HttpResponse) -> JsonResponse:
+    """Django's error answer as our JSON error, with its status, headers and cookies."""
+    code, message = DJANGO_ERRORS.get(
+        response.status_code, ("error", "The request could not be completed.")
+    )
+    reshaped = JsonResponse(error_body(code, message), status=response.status_code)
+    for header, value in response.items():
+        if header.lower() not in BODY_HEADERS:
+            reshaped[header] = value
+    reshaped["Content-Length"] = str(len(reshaped.content))
+    reshaped.cookies = response.cookies
+    return reshaped
 
 
 def _flatten(detail: Any, prefix: str = "") -> dict[str, list[str]]:

@@ -1,8 +1,8 @@
-"""GET /healthz: is the database reachable, and does Temporal answer?"""
+"""GET (or HEAD) /healthz: is the database reachable, and does Temporal answer?"""
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -12,7 +12,7 @@ from coffeeshop.temporal.client import TemporalUnavailable, gateway
 HEALTH_TIMEOUT_SECONDS = 3.0
 
 
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database(), "temporal": _temporal()}
     healthy = all(value == "ok" for value in checks.values())

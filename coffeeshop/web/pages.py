@@ -8,7 +8,12 @@ from django.shortcuts import render
 from django.urls import reverse
 
 from coffeeshop.errors import DatabaseUnavailable, Unavailable
-from coffeeshop.web.api_errors import API_PATH_PREFIXES, DATABASE_OUTAGES, error_body
+from coffeeshop.web.api_errors import (
+    API_PATH_PREFIXES,
+    DATABASE_OUTAGES,
+    UNAVAILABLE_MESSAGES,
+    error_body,
+)
 
 View = Callable[..., HttpResponse]
 
@@ -62,7 +67,7 @@ class DatabaseOutageMiddleware:
             return None
         outage = DatabaseUnavailable()
         if request.path.startswith(API_PATH_PREFIXES):
-            message = "The database is not answering. Try again shortly."
+            message = UNAVAILABLE_MESSAGES[outage.code]
             response = JsonResponse(error_body(outage.code, message), status=503)
             response["Retry-After"] = str(outage.retry_after)
             return response

@@ -1,5 +1,5 @@
 """What drf-spectacular needs beyond the views' own @extend_schema: error responses, strict
-request bodies, the codec's authentication and the Retry-After header of every 429."""
+request bodies, the codec's two authentications and the Retry-After header of every 429."""
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerExtension
@@ -64,3 +64,11 @@ class StaffSessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME}
+
+
+class ThrottledBasicScheme(OpenApiAuthenticationExtension):
+    target_class = "coffeeshop.temporal.codec_api.ThrottledBasicAuthentication"
+    name = "basicAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "basic"}

@@ -1,11 +1,14 @@
-"""The base of every API input serializer."""
+"""The base of every API input serializer, and fields that take a JSON string, nothing else."""
 
+import uuid
 from collections.abc import Mapping
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 UNKNOWN_FIELD = "Unknown field."
+MUST_BE_A_STRING = "Must be a string."
+NIL_UUID = uuid.UUID(int=0)
 
 
 class StrictSerializer(serializers.Serializer):
@@ -24,4 +27,34 @@ class StrictSerializer(serializers.Serializer):
             raise
         if errors:
             raise serializers.ValidationError(errors)
+        return value
+
+
+class StringField(serializers.CharField):
+    """A JSON string. DRF's CharField also takes numbers (1234 for "1234"); the schema says
+    `type: string`, and a client sending a number has a bug we should tell it about."""
+
+    default_error_messages = {"not_a_string": MUST_BE_A_STRING}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        return super().to_internal_value(data)
+
+
+class ChosenIdField(serializers.UUIDField):
+    """An id the client chooses: a UUID string, never a number (DRF's UUIDField reads 12345 as
+    00000000-…-000000003039) nor the nil UUID, which no generator makes."""
+
+    default_error_messages = {
+        "not_a_string": MUST_BE_A_STRING,
+        "nil": "The nil UUID cannot be an id.",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("not_a_string")
+        value = super().to_internal_value(data)
+        if value == NIL_UUID:
+            self.fail("nil")
         return value

@@ -1,7 +1,9 @@
 """Per-client-IP throttles for the API, counted in the Django cache."""
 
+from rest_framework.exceptions import Throttled
+from rest_framework.request import Request
 from rest_framework.settings import api_settings
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
 
 class ClientIpRateThrottle(ScopedRateThrottle):
@@ -18,3 +20,57 @@ class ClientIpRateThrottle(ScopedRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class ScopedThrottled(Throttled):
+    """429 from a throttle that no view's `throttle_scope` names; `scope` labels the metric."""
+
+    def __init__(self, wait: float | None, *, scope: str) -> None:
+        super().__init__(wait)
+        self.scope = scope
+
+
+class ClientIpFailureThrottle(SimpleRateThrottle):
+    """At most DEFAULT_THROTTLE_RATES[scope] failures per client IP; a rate of None is off.
+
+    For a check that costs the server dearly whatever its outcome, such as a password hash:
+    `check` refuses before the work once the client has failed too often, and `failure_record`
+    counts a failed attempt. Successes are not counted. The client IP is the one
+    `ClientIpRateThrottle` uses.
+    """
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+        super().__init__()
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def throttle_success(self) -> bool:
+        return True
+
+    def wait(self) -> float:
+        """Seconds until enough failures expire for the client to be let in again."""
+        # Concurrent attempts can all pass `check` and all fail, leaving more failures than the
+        # rate; DRF's own estimate has no answer then, and a 429 needs its Retry-After.
+        if not 0 < self.num_requests <= len(self.history):
+            return float(self.duration)
+        oldest_blocking = self.history[self.num_requests - 1]
+        return max(1.0, oldest_blocking + self.duration - self.now)
+
+    def check(self, request: Request) -> None:
+        """Raise ScopedThrottled (429 with Retry-After) if the client has failed too often."""
+        if not self.allow_request(request, None):
+            raise ScopedThrottled(self.wait(), scope=self.scope)
+
+    def failure_record(self, request: Request) -> None:
+        """Count one failed attempt by the client."""
+        if self.rate is None:
+            return
+        key = self.get_cache_key(request, None)
+        now = self.timer()
+        recent = [moment for moment in self.cache.get(key, []) if moment > now - self.duration]
+        self.cache.set(key, [now, *recent], self.duration)

@@ -1,9 +1,15 @@
 """Every API error, DRF's or Django's, answers {"error": {"code", "message", "fields"?}}."""
 
+import io
+import logging
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from django.test import Client
+
+from coffeeshop.temporal.client import TemporalUnavailable
+from coffeeshop.web.api_errors import UNAVAILABLE_MESSAGES
 
 pytestmark = pytest.mark.django_db
 
@@ -153,3 +159,117 @@ def test_disallowed_host_answers_400_in_json(client):
     response = client.get("/v1/customers/x", HTTP_HOST="evil.example")
 
     assert_error(response, 400, "bad_request")
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "host", "status"),
+    [
+        ("get", "/v1/nothing-here", "localhost", 404),
+        ("delete", "/v1/customers", "localhost", 405),
+        ("get", "/v1/customers/x", "evil.example", 400),
+    ],
+    ids=["unrouted-404", "405", "bad-host-400"],
+)
+def test_error_answers_keep_the_security_headers(client, settings, method, path, host, status):
+    settings.SECURE_HSTS_SECONDS = 3600
+
+    response = getattr(client, method)(path, HTTP_HOST=host, secure=True)
+
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    for header, value in SECURITY_HEADERS.items():
+        assert response[header] == value, header
+    assert response["Strict-Transport-Security"].startswith("max-age=3600")
+
+
+def test_a_rewritten_error_keeps_the_original_headers_but_not_its_length(client):
+    response = client.get("/v1/customers/x", HTTP_HOST="evil.example")
+
+    assert int(response["Content-Length"]) == len(response.content)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/v1/customers/{uuid.uuid4()}",
+        f"/v1/customers:batchGet?customer_ids={uuid.uuid4()}",
+        "/v1/nothing-here",
+    ],
+)
+def test_every_api_answer_is_kept_out_of_caches(client, path):
+    response = client.get(path)
+
+    assert response["Cache-Control"] == "private, no-store"
+
+
+def test_a_customer_read_is_kept_out_of_caches(client):
+    from customers.models import Customer
+
+    customer = Customer.objects.create(**{**CUSTOMER, "phone_number": "+447700900123"})
+    response = client.get(f"/v1/customers/{str(customer.id).upper()}")
+
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "private, no-store"
+
+
+def test_pages_leave_cache_control_to_their_views(client):
+    assert "no-store" not in client.get("/no-such-page").get("Cache-Control", "")
+
+
+@pytest.fixture
+def console_log() -> Iterator[io.StringIO]:
+    """What the settings' console handler writes during the test."""
+    handler = next(h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler)
+    buffer = io.StringIO()
+    stream = handler.setStream(buffer)
+    yield buffer
+    handler.setStream(stream)
+
+
+def test_a_bad_host_is_logged_in_one_line_without_a_traceback(client, console_log):
+    client.get("/v1/customers/x", HTTP_HOST="evil.example")
+
+    logged = console_log.getvalue()
+    assert "Bad Request: /v1/customers/x" in logged
+    assert "Traceback" not in logged
+    assert "ERROR" not in logged
+
+
+def test_503_answers_a_fixed_sentence_and_logs_the_detail(client, settings, caplog):
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+
+    response = client.post(
+        f"/v1/customers/{uuid.uuid4()}:verify",
+        {"verification_code": "1234"},
+        content_type="application/json",
+    )
+
+    error = assert_error(response, 503, "temporal_unavailable")
+    assert error["message"] == UNAVAILABLE_MESSAGES["temporal_unavailable"]
+    assert "127.0.0.1" in caplog.text
+
+
+def test_503_message_never_carries_the_exception_text(client, monkeypatch):
+    def outage(**kwargs):
+        raise TemporalUnavailable("Temporal is unavailable: tcp connect error")
+
+    monkeypatch.setattr("verification.services.verification_submit_code", outage)
+
+    response = client.post(
+        f"/v1/customers/{uuid.uuid4()}:verify",
+        {"verification_code": "1234"},
+        content_type="application/json",
+    )
+
+    error = assert_error(response, 503, "temporal_unavailable")
+    assert "tcp" not in error["message"]
+    assert int(response["Retry-After"]) == TemporalUnavailable.retry_after

@@ -301,17 +301,27 @@ def decode_body(body: dict) -> list[Payload]:
 
 
 @pytest.mark.django_db
-def test_codec_endpoint_refuses_anonymous_and_non_staff_users(settings):
+def test_codec_endpoint_challenges_anonymous_callers_and_refuses_non_staff_users(settings):
     settings.TEMPORAL_ENCRYPTION_KEY = KEY
     client = APIClient()
     anonymous = client.post("/codec/decode", encode_body(plain("x")), format="json")
     get_user_model().objects.create_user("cust", password="a-long-password-here")
+    wrong = client.post(
+        "/codec/decode",
+        encode_body(plain("x")),
+        format="json",
+        HTTP_AUTHORIZATION=_basic("cust", "not-the-password"),
+    )
     client.login(username="cust", password="a-long-password-here")
     customer = client.post("/codec/decode", encode_body(plain("x")), format="json")
 
-    for response in (anonymous, customer):
-        assert response.status_code == 403
-        assert response.json()["error"]["code"] in ("not_authenticated", "permission_denied")
+    for response in (anonymous, wrong):
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"] == 'Basic realm="codec"'
+        assert response.json()["error"]["code"] in ("not_authenticated", "authentication_failed")
+    assert customer.status_code == 403
+    assert customer.json()["error"]["code"] == "permission_denied"
+    assert "WWW-Authenticate" not in customer
 
 
 @pytest.mark.django_db
@@ -325,6 +335,7 @@ def test_staff_session_encodes_and_decodes_payloads(settings, staff):
     decoded = client.post("/codec/decode", encode_body(*sealed), format="json")
 
     assert encoded.status_code == decoded.status_code == 200
+    assert encoded["Cache-Control"] == decoded["Cache-Control"] == "private, no-store"
     assert all(p.metadata["encoding"] == ENCODING for p in sealed)
     assert decode_body(decoded.json()) == [plain("a"), plain("b")]
 
@@ -416,3 +427,101 @@ def test_temporal_cli_reads_encrypted_history_through_the_codec_endpoint(
 
     assert str(customer.id).encode() not in b"".join(payload_bytes(raw))
     assert str(customer.id).encode() in b"".join(payload_bytes(decoded))
+
+
+@pytest.fixture
+def login_failure_rate(settings) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "codec_login_failures": "3/hour",
+        },
+    }
+
+
+@pytest.fixture
+def password_checks(monkeypatch) -> list[str]:
+    """The usernames whose password Basic authentication checked (hashed) during the test."""
+    import rest_framework.authentication
+
+    checked: list[str] = []
+    authenticate = rest_framework.authentication.authenticate
+
+    def counting(request=None, **credentials):
+        checked.append(credentials["username"])
+        return authenticate(request=request, **credentials)
+
+    monkeypatch.setattr(rest_framework.authentication, "authenticate", counting)
+    return checked
+
+
+def basic_decode(client: APIClient, password: str, address: str = "203.0.113.9"):
+    return client.post(
+        "/codec/decode",
+        encode_body(plain("x")),
+        format="json",
+        HTTP_AUTHORIZATION=_basic("ops", password),
+        REMOTE_ADDR=address,
+    )
+
+
+@pytest.mark.django_db
+def test_failed_basic_logins_are_throttled_per_ip_before_any_password_is_hashed(
+    settings, staff, login_failure_rate, password_checks
+):
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+    client = APIClient()
+
+    failures = [basic_decode(client, f"guess-{n}").status_code for n in range(3)]
+    throttled = basic_decode(client, "guess-4")
+    right_password_too = basic_decode(client, "a-long-ops-password")
+    elsewhere = basic_decode(client, "a-long-ops-password", address="203.0.113.10")
+
+    assert failures == [401, 401, 401]
+    for response in (throttled, right_password_too):
+        assert response.status_code == 429
+        assert response.json()["error"]["code"] == "throttled"
+        assert 1 <= int(response["Retry-After"]) <= 3600
+    assert len(password_checks) == 4  # three guesses and the other address; none throttled
+    assert elsewhere.status_code == 200
+
+
+@pytest.mark.django_db
+def test_successful_logins_and_staff_sessions_are_not_counted(settings, staff, login_failure_rate):
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+    client = APIClient()
+
+    answers = [basic_decode(client, "a-long-ops-password").status_code for _ in range(5)]
+    for n in range(3):
+        basic_decode(client, f"guess-{n}")
+    client.force_login(staff)
+    session = client.post(
+        "/codec/decode", encode_body(plain("x")), format="json", REMOTE_ADDR="203.0.113.9"
+    )
+
+    assert answers == [200] * 5
+    assert session.status_code == 200
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_failed_logins_count_by_the_forwarded_address(
+    settings, staff, login_failure_rate
+):
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    client = APIClient()
+
+    def through_proxy(client_ip: str, forged: str):
+        return client.post(
+            "/codec/decode",
+            encode_body(plain("x")),
+            format="json",
+            HTTP_AUTHORIZATION=_basic("ops", "guess"),
+            HTTP_X_FORWARDED_FOR=f"{forged}, {client_ip}",
+        ).status_code
+
+    answers = [through_proxy("198.51.100.7", forged=f"6.6.6.{n}") for n in range(4)]
+
+    assert answers == [401, 401, 401, 429]
+    assert through_proxy("198.51.100.8", forged="6.6.6.6") == 401

@@ -19,3 +19,10 @@ def test_healthz_answers_503_naming_temporal_when_it_is_down(client, settings):
 
     assert response.status_code == 503
     assert response.json() == {"database": "ok", "temporal": "unavailable"}
+
+
+def test_healthz_answers_head_as_get_without_a_body(client, temporal):
+    response = client.head("/healthz")
+
+    assert response.status_code == 200
+    assert response.content == b""

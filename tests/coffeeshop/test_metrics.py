@@ -28,8 +28,8 @@ from verification.metrics import sms_delivery_status_observe
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOKEN = "test-metrics-token"
 DEMO_CODE = "1234"
-VERIFY_ROUTE = "v1/customers/<uuid:customer_id>:verify"
-DETAIL_ROUTE = "v1/customers/<uuid:customer_id>"
+VERIFY_ROUTE = "v1/customers/<any_uuid:customer_id>:verify"
+DETAIL_ROUTE = "v1/customers/<any_uuid:customer_id>"
 
 
 class Scrape:

@@ -4,7 +4,11 @@ import uuid
 
 import pytest
 from django.core.cache import cache
+from django.test import RequestFactory
+from rest_framework.request import Request
 from rest_framework.test import APIClient
+
+from coffeeshop.web.throttles import ClientIpFailureThrottle, ScopedThrottled
 
 pytestmark = pytest.mark.django_db
 
@@ -87,3 +91,41 @@ def test_throttles_are_off_when_no_rate_is_set(settings):
     }
 
     assert {post("/v1/customers").status_code for _ in range(5)} == {400}
+
+
+def failure_throttle_request(address: str = "203.0.113.5"):
+    return Request(RequestFactory().post("/codec/decode", REMOTE_ADDR=address))
+
+
+def test_failures_past_the_rate_are_refused_with_the_time_until_the_oldest_one_expires(
+    settings, monkeypatch
+):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"login_failures": "3/hour"},
+    }
+    now = [1000.0]
+    monkeypatch.setattr(ClientIpFailureThrottle, "timer", lambda self: now[0])
+    throttle = ClientIpFailureThrottle("login_failures")
+    request = failure_throttle_request()
+
+    # Five attempts that passed the check together and all failed, 100 s apart: past the rate.
+    for _ in range(5):
+        throttle.failure_record(request)
+        now[0] += 100
+    with pytest.raises(ScopedThrottled) as refused:
+        throttle.check(request)
+
+    # Failures at 1000..1400; at 1500 the third newest (1200) keeps the client out until 4800.
+    assert refused.value.wait == 3300
+    assert refused.value.scope == "login_failures"
+    throttle.check(failure_throttle_request("203.0.113.6"))
+
+
+def test_failure_throttle_is_off_without_a_rate():
+    throttle = ClientIpFailureThrottle("login_failures")
+    request = failure_throttle_request()
+
+    for _ in range(50):
+        throttle.failure_record(request)
+    throttle.check(request)

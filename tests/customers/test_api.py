@@ -190,3 +190,71 @@ def test_unknown_temporal_namespace_answers_503_not_500(api, settings, temporal)
 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "temporal_unavailable"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("first_name", 12345),
+        ("last_name", 1.5),
+        ("email", True),
+        ("phone_number", 447700900123),
+        ("id", 12345),
+    ],
+)
+def test_customer_fields_must_be_json_strings(api, transactional_db, field, value):
+    response = create(api, {**SEED_CUSTOMER, field: value})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {f"customer.{field}": ["Must be a string."]}
+    assert Customer.objects.count() == 0
+
+
+def test_request_id_must_be_a_json_string(api, transactional_db):
+    response = create(api, request_id=12345)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"request_id": ["Must be a string."]}
+
+
+def test_the_nil_uuid_cannot_be_a_chosen_id(api, transactional_db):
+    response = create(api, {**SEED_CUSTOMER, "id": "00000000-0000-0000-0000-000000000000"})
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["customer.id"]
+    assert Customer.objects.count() == 0
+
+
+def test_a_chosen_id_is_kept_whatever_its_case(api, worker):
+    chosen = uuid.uuid4()
+
+    response = create(api, {**SEED_CUSTOMER, "id": str(chosen).upper()})
+
+    assert response.status_code == 201
+    assert response.json()["customer"]["id"] == str(chosen)
+
+
+def test_get_customer_by_an_uppercase_id(api, transactional_db):
+    customer = Customer.objects.create(
+        first_name="Ada",
+        last_name="Lovelace",
+        email="ada@example.com",
+        phone_number="+447700900123",
+    )
+
+    response = api.get(f"/v1/customers/{str(customer.id).upper()}")
+
+    assert response.status_code == 200
+    assert response.json()["customer"]["id"] == str(customer.id)
+
+
+def test_temporal_down_answers_503_without_its_address_or_the_sdk_error(api, settings, caplog):
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+
+    response = create(api)
+
+    assert response.status_code == 503
+    message = response.json()["error"]["message"]
+    assert "127.0.0.1" not in message and "connect" not in message.lower()
+    assert "127.0.0.1:1" in caplog.text

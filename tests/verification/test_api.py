@@ -242,3 +242,65 @@ def test_max_attempts_is_read_at_once_as_a_failed_verification(api, customer, sm
     assert answers[-1] == "VERIFICATION_RESULT_MAX_ATTEMPTS_REACHED"
     assert status_now == recorded_now == "failed"
     assert api.get(f"/v1/customers/{customer.id}").json()["customer"]["phone_verified"] is False
+
+
+@pytest.mark.parametrize("code", [1234, 123456, 1.5, True])
+def test_a_code_sent_as_a_json_number_answers_400_and_is_not_counted(
+    api, customer, sms_outbox, code
+):
+    latest_code(sms_outbox, customer.phone_number)
+
+    response = verify(api, customer.id, code)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"verification_code": ["Must be a string."]}
+    assert status(api, customer.id)["attempts_remaining"] == 3
+
+
+@pytest.mark.parametrize(
+    "body", ["null", "[]", "false", "0", '""', '"sms"', '[{"channel": "sms"}]']
+)
+def test_resend_with_a_body_that_is_not_a_json_object_answers_400_and_sends_nothing(
+    api, settings, sign_up, sms_outbox, body
+):
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+
+    response = api.post(
+        f"/v1/customers/{customer.id}:resendCode", body, content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid"
+    assert "body" in response.json()["error"]["fields"]
+    assert len(sent_codes(sms_outbox, customer.phone_number)) == 1
+    assert live_status(customer).sends_remaining == 4
+
+
+@pytest.mark.parametrize("body", ["", "{}"], ids=["empty", "object"])
+def test_resend_with_an_empty_body_or_object_sends(api, settings, sign_up, sms_outbox, body):
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+
+    response = api.post(
+        f"/v1/customers/{customer.id}:resendCode", body, content_type="application/json"
+    )
+
+    assert response.status_code == 202
+    latest_code(sms_outbox, customer.phone_number, count=2)
+
+
+def test_an_uppercase_customer_id_reaches_the_same_verification(api, customer, sms_outbox):
+    code = latest_code(sms_outbox, customer.phone_number)
+    upper = str(customer.id).upper()
+
+    response = verify(api, upper, code)
+    read = api.get(f"/v1/customers/{upper}/verification")
+
+    assert response.status_code == 200
+    assert response.json()["customer_id"] == str(customer.id)
+    assert response.json()["result"] == "VERIFICATION_RESULT_SUCCESS"
+    assert read.json()["verification"]["status"] == "verified"
+    assert read["Cache-Control"] == "private, no-store"
