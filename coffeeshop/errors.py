@@ -30,10 +30,15 @@ class Refused(Exception):
 
 
 class Unavailable(Exception):
-    """A dependency did not answer in time. Nothing was lost; the same request may be retried."""
+    """A dependency did not answer in time; the same request may be retried.
+
+    str() is for the log. Clients read `public_message` if the error has one, else a fixed
+    sentence for its `code` (`coffeeshop.web.api_errors`).
+    """
 
     code = "unavailable"
     retry_after = 30
+    public_message: str | None = None
 
 
 class DatabaseUnavailable(Unavailable):

@@ -113,6 +113,7 @@ class Refusal(StrEnum):
     ALREADY_VERIFIED = "already_verified"
     PHONE_REGION_NOT_ALLOWED = "phone_region_not_allowed"
     CHANNEL_NOT_OFFERED = "channel_not_offered"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
 
 
 @dataclass
@@ -137,6 +138,8 @@ class CodeSentInput:
 @dataclass
 class SubmitCodeInput:
     code_hash: str
+    # The client's Idempotency-Key, if it sent one: the run refuses it with another code.
+    idempotency_key: str = ""
 
 
 @dataclass
@@ -149,6 +152,8 @@ class SubmitCodeResult:
 class ResendCodeInput:
     requested_by: str = "customer"
     channel: Channel | None = None  # the customer's choice; None: the current channel
+    # The client's Idempotency-Key, if it sent one: the run refuses it with another channel.
+    idempotency_key: str = ""
 
 
 @dataclass

@@ -5,7 +5,8 @@ each reason to its HTTP status (`REFUSAL_STATUS`) and writes the sentence a pers
 the API sends it as `error.message`, the pages show it as a notice, and the admin prefixes it with
 the customer's name. No view, API or admin module writes a refusal's words of its own.
 
-Outages are not refusals: `coffeeshop.temporal.client.TemporalUnavailable` covers them.
+Outages are not refusals: `coffeeshop.temporal.client.TemporalUnavailable` covers them, and
+`RequestNotAnswered` the one outage a client must hear more about.
 """
 
 from datetime import datetime
@@ -17,6 +18,7 @@ from django.utils.translation import ngettext
 
 from coffeeshop.errors import Refused
 from coffeeshop.phones import phone_region_refusal_text
+from coffeeshop.temporal.client import TemporalUnavailable
 from coffeeshop.web.text import wait_text
 from verification.contracts import Channel, Refusal, UndeliverableReason, VerificationState
 
@@ -30,7 +32,23 @@ REFUSAL_STATUS = {
     Refusal.ALREADY_VERIFIED: 409,
     Refusal.PHONE_REGION_NOT_ALLOWED: 409,
     Refusal.CHANNEL_NOT_OFFERED: 409,
+    # As the IETF's Idempotency-Key draft says: the key is taken, by another request body.
+    Refusal.IDEMPOTENCY_KEY_REUSED: 422,
 }
+
+
+class RequestNotAnswered(TemporalUnavailable):
+    """Temporal took a code or a resend, but no worker answered it in time.
+
+    Temporal keeps the request until a worker comes back, which may then carry it out: unlike
+    other outages, the request may already be on its way, and only a retry under the same
+    Idempotency-Key is sure not to count or send twice.
+    """
+
+    public_message = (
+        "No worker answered in time. The request may still be carried out when one does: "
+        "retry with the same Idempotency-Key to get its answer without it being carried out twice."
+    )
 
 
 class PhoneLimit(StrEnum):
@@ -116,6 +134,11 @@ def _message(
             return phone_region_refusal_text(settings.PHONE_ALLOWED_REGIONS)
         case Refusal.CHANNEL_NOT_OFFERED:
             return "We cannot send a code that way for this verification."
+        case Refusal.IDEMPOTENCY_KEY_REUSED:
+            return (
+                "This Idempotency-Key was sent before with a different request. "
+                "Send a new key with each new request, and the same key only with its retries."
+            )
 
 
 # Why a channel could not reach the customer, by channel, from an UndeliverableReason value.

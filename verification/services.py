@@ -63,7 +63,7 @@ from verification.contracts import (
     VerifyPhoneInput,
     workflow_id_for,
 )
-from verification.errors import VerificationRefused
+from verification.errors import RequestNotAnswered, VerificationRefused
 from verification.models import Verification
 from verification.reconciliation import verification_reconcile_run
 from verification.records import verification_record_started
@@ -194,12 +194,16 @@ def verification_submit_code(
     """
     workflow_id = workflow_id_for(str(customer_id))
     hashed = code_hash(workflow_id=workflow_id, code=code)
-    update_id = f"submit-{idempotency_key or uuid.uuid4()}"
+    # A retry (the same key, the same code) has the same update id, so Temporal answers it with
+    # the first answer. The same key with another code has another id, and the run refuses it.
+    update_id = (
+        f"submit-{idempotency_key}-{hashed[:16]}" if idempotency_key else f"submit-{uuid.uuid4()}"
+    )
 
     async def submit(client: Client) -> SubmitCodeResult:
         return await client.get_workflow_handle(workflow_id).execute_update(
             SUBMIT_CODE_UPDATE,
-            SubmitCodeInput(code_hash=hashed),
+            SubmitCodeInput(code_hash=hashed, idempotency_key=idempotency_key or ""),
             id=update_id,
             result_type=SubmitCodeResult,
         )
@@ -231,7 +235,12 @@ def verification_resend_code(
     if phone_number is None:
         raise CustomerNotFound
     workflow_id = workflow_id_for(str(customer_id))
-    update_id = f"resend-{idempotency_key or uuid.uuid4()}"
+    # As for a code: a retry is answered from the first time; another channel is refused.
+    update_id = (
+        f"resend-{idempotency_key}-{channel or 'current'}"
+        if idempotency_key
+        else f"resend-{uuid.uuid4()}"
+    )
     counted = limits.phone_limits_hit_send(phone_number=phone_number, request_key=update_id)
 
     def refund() -> None:
@@ -241,7 +250,7 @@ def verification_resend_code(
     async def resend(client: Client) -> ResendCodeResult:
         return await client.get_workflow_handle(workflow_id).execute_update(
             RESEND_CODE_UPDATE,
-            ResendCodeInput(channel=channel),
+            ResendCodeInput(channel=channel, idempotency_key=idempotency_key or ""),
             id=update_id,
             result_type=ResendCodeResult,
         )
@@ -354,12 +363,14 @@ def _verification_update(operation: Callable[[Client], Awaitable[T]]) -> T:
     """Run an update through the gateway, turning Temporal's answers into ours.
 
     A rejected update becomes the VerificationRefused its validator named; a closed or missing
-    run becomes _RunClosed; no worker answering in time becomes TemporalUnavailable.
+    run becomes _RunClosed; no worker answering in time becomes TemporalUnavailable. Temporal
+    keeps an update it has taken until a worker comes back, so that one may still be carried out
+    later: RequestNotAnswered says so.
     """
     try:
         return gateway.call(operation)
     except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        raise TemporalUnavailable("No worker answered in time.") from exc
+        raise RequestNotAnswered("No worker answered the update in time.") from exc
     except WorkflowUpdateFailedError as exc:
         raise _verification_refusal(exc) from exc
     except RPCError as exc:

@@ -118,6 +118,8 @@ class VerifyPhoneWorkflow:
         self._sent: list[SendRecord] = []
         self._ladder_deadline: datetime | None = None
         self._advance_due = False
+        # Each Idempotency-Key an update was accepted with, and what it asked for.
+        self._request_keys: dict[str, str] = {}
         self._request_send()
 
     @workflow.run
@@ -168,6 +170,7 @@ class VerifyPhoneWorkflow:
         An answer that ends the run is given only once the outcome is in the database, so a
         client told SUCCESS reads `phone_verified: true` at once.
         """
+        self._remember_key("submit", input.idempotency_key, input.code_hash)
         await workflow.wait_condition(
             lambda: self._state is not VerificationState.PENDING or self._code_ready()
         )
@@ -195,6 +198,7 @@ class VerifyPhoneWorkflow:
     def _validate_submit_code(self, input: SubmitCodeInput) -> None:
         if not isinstance(input.code_hash, str) or not CODE_HASH.fullmatch(input.code_hash):
             raise ApplicationError("Malformed code hash.", type=INVALID_ARGUMENT_ERROR)
+        self._refuse_reused_key("submit", input.idempotency_key, input.code_hash)
         if self._state is VerificationState.CANCELLED:
             raise ApplicationError(
                 "The verification has ended.", self._state.value, type=Refusal.VERIFICATION_ENDED
@@ -203,6 +207,7 @@ class VerifyPhoneWorkflow:
     @workflow.update(name=RESEND_CODE_UPDATE)
     def resend_code(self, input: ResendCodeInput) -> ResendCodeResult:
         """Send a new code, through the channel asked for if any; the old one stops working."""
+        self._remember_key("resend", input.idempotency_key, input.channel or "")
         self._request_send(input.channel)
         return ResendCodeResult(
             retry_after_seconds=self._input.resend_cooldown_seconds,
@@ -212,6 +217,7 @@ class VerifyPhoneWorkflow:
     @resend_code.validator
     def _validate_resend_code(self, input: ResendCodeInput) -> None:
         # Refusals are validator errors so that a flood of them never grows the history.
+        self._refuse_reused_key("resend", input.idempotency_key, input.channel or "")
         if self._state is not VerificationState.PENDING:
             raise ApplicationError(
                 "The verification has ended.", self._state.value, type=Refusal.VERIFICATION_ENDED
@@ -449,6 +455,18 @@ class VerifyPhoneWorkflow:
                 "The verification has ended.", self._state.value, type=Refusal.VERIFICATION_ENDED
             )
         return SubmitCodeResult(result, self._attempts_remaining())
+
+    def _remember_key(self, kind: str, key: str, request: str) -> None:
+        if key:
+            self._request_keys.setdefault(f"{kind}:{key}", request)
+
+    def _refuse_reused_key(self, kind: str, key: str, request: str) -> None:
+        """A key's retry has the same update id and never gets here; another request does."""
+        if key and self._request_keys.get(f"{kind}:{key}", request) != request:
+            raise ApplicationError(
+                "This Idempotency-Key came with another request.",
+                type=Refusal.IDEMPOTENCY_KEY_REUSED,
+            )
 
     def _attempts_remaining(self) -> int:
         return max(0, self._input.max_attempts - self._attempts)

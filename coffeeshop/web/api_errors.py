@@ -136,7 +136,7 @@ def _refused_response(exc: Refused) -> Response:
 
 
 def _unavailable_response(exc: Unavailable) -> Response:
-    message = UNAVAILABLE_MESSAGES.get(exc.code, UNAVAILABLE_MESSAGE)
+    message = exc.public_message or UNAVAILABLE_MESSAGES.get(exc.code, UNAVAILABLE_MESSAGE)
     response = Response(error_body(exc.code, message), status=status.HTTP_503_SERVICE_UNAVAILABLE)
     response["Retry-After"] = str(exc.retry_after)
     return response

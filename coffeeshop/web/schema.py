@@ -14,8 +14,10 @@ ERROR_DESCRIPTIONS = {
     409: "Conflicts with the current state; `error.code` says how.",
     413: "The request body is too large.",
     415: "The body is not `application/json`.",
+    422: "`idempotency_key_reused`: this `Idempotency-Key` came before with another request.",
     429: "Too many requests; wait the number of seconds in `Retry-After`.",
-    503: "Temporal, or a worker, did not answer in time; safe to retry.",
+    503: "Temporal, or a worker, did not answer in time; retry (under the same `Idempotency-Key`, "
+    "where the operation takes one).",
 }
 
 

@@ -284,28 +284,40 @@ class WorkflowHarness:
     # Talking to the run
 
     def submit(
-        self, code: str, update_id: str | None = None, *, timeout: float = CALL_TIMEOUT
+        self,
+        code: str,
+        update_id: str | None = None,
+        *,
+        key: str = "",
+        timeout: float = CALL_TIMEOUT,
     ) -> SubmitCodeResult:
-        """Submit a code as the web tier does, by its hash."""
-        return self.submit_hash(code_hash(code), update_id, timeout=timeout)
+        """Submit a code as the web tier does, by its hash, under an Idempotency-Key if `key`."""
+        return self.submit_hash(code_hash(code), update_id, key=key, timeout=timeout)
 
     def submit_hash(
-        self, hash_: str, update_id: str | None = None, *, timeout: float = CALL_TIMEOUT
+        self,
+        hash_: str,
+        update_id: str | None = None,
+        *,
+        key: str = "",
+        timeout: float = CALL_TIMEOUT,
     ) -> SubmitCodeResult:
         return self._run(
             self.handle.execute_update(
                 SUBMIT_CODE_UPDATE,
-                SubmitCodeInput(code_hash=hash_),
+                SubmitCodeInput(code_hash=hash_, idempotency_key=key),
                 id=update_id,
                 result_type=SubmitCodeResult,
             ),
             timeout=timeout,
         )
 
-    def resend(self, channel: Channel | None = None) -> ResendCodeResult:
+    def resend(self, channel: Channel | None = None, *, key: str = "") -> ResendCodeResult:
         return self._run(
             self.handle.execute_update(
-                RESEND_CODE_UPDATE, ResendCodeInput(channel=channel), result_type=ResendCodeResult
+                RESEND_CODE_UPDATE,
+                ResendCodeInput(channel=channel, idempotency_key=key),
+                result_type=ResendCodeResult,
             )
         )
 

@@ -26,6 +26,7 @@ from verification.contracts import (
     CUSTOMER_NOT_FOUND_ERROR,
     INVALID_ARGUMENT_ERROR,
     SMS_UNDELIVERABLE_ERROR,
+    Channel,
     DeliveryStatus,
     Refusal,
     SubmitCodeResult,
@@ -250,6 +251,35 @@ def test_same_update_id_is_counted_once_and_a_retry_gets_the_first_answer(
     assert answer(first) == answer(retried_with_right_code) == (INCORRECT, 2)
     assert answer(other) == (INCORRECT, 1)
     assert harness.status().attempts_remaining == 1
+
+
+def test_an_idempotency_key_sent_again_with_another_code_is_refused_and_costs_nothing(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start()
+    code = harness.code()
+    first = harness.submit(WRONG, key="key-1")  # each call its own update id, as the web's are
+
+    refusal = harness.refusal(lambda: harness.submit(code, key="key-1"))
+
+    assert refusal.type == Refusal.IDEMPOTENCY_KEY_REUSED
+    assert answer(first) == (INCORRECT, 2)
+    assert harness.status().attempts_remaining == 2
+    assert answer(harness.submit(code, key="key-2")) == (SUCCESS, 1)
+
+
+def test_an_idempotency_key_sent_again_for_another_channel_is_refused_and_sends_nothing(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(resend_cooldown_seconds=0))
+    harness.code()
+    harness.resend(key="resend-1")
+
+    refusal = harness.refusal(lambda: harness.resend(Channel.SMS, key="resend-1"))
+
+    assert refusal.type == Refusal.IDEMPOTENCY_KEY_REUSED
+    assert harness.status().sends_remaining == 3
+    assert harness.resend(key="resend-2").sends_remaining == 2
 
 
 def test_concurrent_wrong_codes_count_exactly_max_attempts_and_a_right_code_after_fails(
