@@ -46,7 +46,9 @@ async def verification_reconcile_run(*, client: Client, verification: Verificati
     """Record how the row's run really ended, if it has; return the row as it now stands."""
     if not verification.is_pending:
         return verification
-    handle = client.get_workflow_handle(verification.workflow_id, run_id=verification.run_id)
+    handle = client.get_workflow_handle(
+        verification.workflow_id, run_id=verification.run_id, result_type=VerifyPhoneOutcome
+    )
     try:
         description = await handle.describe()
     except RPCError as exc:
@@ -59,7 +61,7 @@ async def verification_reconcile_run(*, client: Client, verification: Verificati
         if description.status == WorkflowExecutionStatus.RUNNING:
             return verification
         if description.status == WorkflowExecutionStatus.COMPLETED:
-            outcome = await handle.result(result_type=VerifyPhoneOutcome)
+            outcome = await handle.result(follow_runs=False)
             state = outcome.state
         else:
             state = CLOSED_RUN_STATES.get(description.status, VerificationState.CANCELLED)

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from rest_framework.test import APIClient
+from temporalio.client import WorkflowExecutionStatus
 
 from tests.conftest import latest_code, wait_for
 from verification import reconciliation
@@ -113,3 +115,26 @@ def test_a_pass_moves_on_past_runs_still_running_to_newer_ones(
     still_running = Verification.objects.exclude(pk=newest.pk)
     assert [run.status for run in still_running] == ["pending", "pending"]
     assert all(run.checked_at is not None for run in still_running)
+
+
+def test_a_pending_row_of_a_run_that_completed_takes_the_runs_own_outcome(
+    worker, sign_up, sms_outbox
+):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+    APIClient().post(
+        f"/v1/customers/{customer.id}:verify", {"verification_code": code}, format="json"
+    )
+    run = Verification.objects.get(customer=customer)
+
+    async def completed(client):
+        description = await client.get_workflow_handle(run.workflow_id).describe()
+        return description.status == WorkflowExecutionStatus.COMPLETED
+
+    wait_for(lambda: worker.run(completed))
+    Verification.objects.filter(pk=run.pk).update(status="pending", finished_at=None)
+
+    call_command("reconcile_verifications", settle_seconds=0, stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    run.refresh_from_db()
+    assert run.status == "verified"
