@@ -205,6 +205,8 @@ class VerificationStatus:
 class VerifyPhoneOutcome:
     state: VerificationState
     attempts_used: int
+    # What a code submitted after the end is answered with; None from runs that predate it.
+    attempts_remaining: int | None = None
 
 
 @dataclass

@@ -61,6 +61,7 @@ from verification.contracts import (
     VerificationState,
     VerificationStatus,
     VerifyPhoneInput,
+    VerifyPhoneOutcome,
     workflow_id_for,
 )
 from verification.errors import RequestNotAnswered, VerificationRefused
@@ -87,6 +88,8 @@ RUN_LIMIT_PERIOD = timedelta(days=1)
 # An ended run's workflow closes moments after its outcome is recorded; until it has, its id
 # cannot start a new run (the start would find the old one still running).
 RUN_CLOSE_WAIT_SECONDS = 5.0
+# A code sent after the end waits this long at most for the run's outcome, only for its count.
+FINAL_ANSWER_TIMEOUT = 2.0
 
 
 def verification_input(*, customer_id: str) -> VerifyPhoneInput:
@@ -409,11 +412,25 @@ def _verification_closed(customer_id: uuid.UUID | str) -> Verification:
 
 
 def _verification_final_answer(verification: Verification) -> SubmitCodeResult:
+    """What a code submitted after the run ended is answered: its final result, and the attempts
+    it had left, as the run's own last answer said (from its outcome in Temporal; 0 if that is
+    gone, or slow to come)."""
     state = VerificationState(verification.status)
     result = FINAL_RESULTS.get(state)
     if result is None:
         raise VerificationRefused(Refusal.VERIFICATION_ENDED, state=state)
-    return SubmitCodeResult(result=result, attempts_remaining=0)
+
+    async def outcome(client: Client) -> VerifyPhoneOutcome:
+        handle = client.get_workflow_handle(
+            verification.workflow_id, run_id=verification.run_id, result_type=VerifyPhoneOutcome
+        )
+        return await handle.result(follow_runs=False)
+
+    try:
+        remaining = gateway.call(outcome, timeout=FINAL_ANSWER_TIMEOUT).attempts_remaining
+    except (TemporalUnavailable, RPCError, WorkflowFailureError):
+        remaining = None
+    return SubmitCodeResult(result=result, attempts_remaining=remaining or 0)
 
 
 def _verification_reconcile(verification: Verification) -> Verification:

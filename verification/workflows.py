@@ -151,7 +151,11 @@ class VerifyPhoneWorkflow:
 
         await self._record_outcome()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return VerifyPhoneOutcome(state=self._state, attempts_used=self._attempts)
+        return VerifyPhoneOutcome(
+            state=self._state,
+            attempts_used=self._attempts,
+            attempts_remaining=self._attempts_remaining(),
+        )
 
     @workflow.update(name=CODE_SENT_UPDATE)
     async def code_sent(self, input: CodeSentInput) -> VerificationStatus:

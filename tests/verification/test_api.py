@@ -4,8 +4,9 @@ import time
 import uuid
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
-from tests.conftest import latest_code, live_status, sent_codes, wrong_code
+from tests.conftest import latest_code, live_status, sent_codes, wait_for, wrong_code
 from verification.models import Verification
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -86,15 +87,23 @@ def test_verify_unknown_customer_answers_404(api, temporal, transactional_db):
     assert response.json()["error"]["code"] == "not_found"
 
 
-def test_ended_verification_answers_with_its_final_result(api, customer, sms_outbox):
+def test_ended_verification_answers_with_its_final_result(api, customer, sms_outbox, worker):
     code = latest_code(sms_outbox, customer.phone_number)
-    verify(api, customer.id, code)
-    assert Verification.objects.get(customer=customer).status == "verified"
+    verify(api, customer.id, "0000")
+    first = verify(api, customer.id, code).json()
+    run = Verification.objects.get(customer=customer)
+    assert run.status == "verified"
 
+    async def closed(client):
+        description = await client.get_workflow_handle(run.workflow_id).describe()
+        return description.status != WorkflowExecutionStatus.RUNNING
+
+    wait_for(lambda: worker.run(closed))  # so the answer comes from the closed run's outcome
     again = verify(api, customer.id, "0000")
 
     assert again.status_code == 200
-    assert again.json()["result"] == "VERIFICATION_RESULT_SUCCESS"
+    assert first == again.json()
+    assert (first["result"], first["attempts_remaining"]) == ("VERIFICATION_RESULT_SUCCESS", 1)
 
 
 def test_failed_verification_keeps_answering_max_attempts(api, customer, sms_outbox):

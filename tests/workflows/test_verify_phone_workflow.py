@@ -82,7 +82,9 @@ def test_right_code_verifies_and_the_outcome_is_recorded_once(harness: WorkflowH
     verified = harness.submit(harness.code())
 
     assert answer(verified) == (SUCCESS, 2)
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.VERIFIED, attempts_used=1)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.VERIFIED, attempts_used=1, attempts_remaining=2
+    )
     (outcome,) = harness.outcomes
     assert outcome.state == VerificationState.VERIFIED
     assert outcome.customer_id == harness.input.customer_id
@@ -98,7 +100,9 @@ def test_wrong_code_costs_an_attempt_and_the_code_stays_valid(harness: WorkflowH
 
     assert answer(wrong) == (INCORRECT, 2)
     assert answer(right) == (SUCCESS, 1)
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.VERIFIED, attempts_used=2)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.VERIFIED, attempts_used=2, attempts_remaining=1
+    )
     assert harness.codes == [code]
 
 
@@ -114,7 +118,9 @@ def test_last_allowed_wrong_code_fails_the_run_and_a_right_code_after_it_does_no
     assert wrongs == [(INCORRECT, 2), (INCORRECT, 1), (MAX_ATTEMPTS, 0)]
     assert after == "closed"
     assert harness.outcome().state == VerificationState.FAILED
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.FAILED, attempts_used=3)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.FAILED, attempts_used=3, attempts_remaining=0
+    )
     assert len(harness.outcomes) == 1
 
 
@@ -133,7 +139,9 @@ def test_expired_code_costs_an_attempt_and_a_fresh_code_is_sent_that_verifies(
     assert new != old
     assert len(harness.send_calls) == 2
     assert answer(verified) == (SUCCESS, 1)
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.VERIFIED, attempts_used=2)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.VERIFIED, attempts_used=2, attempts_remaining=1
+    )
 
 
 def test_expired_code_on_the_last_attempt_fails_the_run_without_sending_another(
@@ -146,7 +154,9 @@ def test_expired_code_on_the_last_attempt_fails_the_run_without_sending_another(
     expired = harness.submit(code)
 
     assert answer(expired) == (MAX_ATTEMPTS, 0)
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.FAILED, attempts_used=1)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.FAILED, attempts_used=1, attempts_remaining=0
+    )
     assert harness.outcomes[0].state == VerificationState.FAILED
     assert len(harness.send_calls) == 1
 
@@ -204,7 +214,9 @@ def test_window_passing_ends_the_run_expired_and_a_later_code_is_not_taken(
     harness.start(verify_input(window_seconds=1))
     code = harness.code()
 
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.EXPIRED, attempts_used=0)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.EXPIRED, attempts_used=0, attempts_remaining=3
+    )
     assert harness.outcome().state == VerificationState.EXPIRED
     assert harness.late(harness.submit, code) == "closed"
 
@@ -215,7 +227,9 @@ def test_last_code_expiring_with_no_sends_left_ends_the_run_expired(
     harness.start(verify_input(code_ttl_seconds=1, max_sends=1))
     harness.code()
 
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.EXPIRED, attempts_used=0)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.EXPIRED, attempts_used=0, attempts_remaining=3
+    )
     assert [o.state for o in harness.outcomes] == [VerificationState.EXPIRED]
     assert len(harness.send_calls) == 1
 
@@ -230,7 +244,9 @@ def test_cancel_ends_the_run_cancelled_and_refuses_later_codes_and_resends(
 
     assert (cancelled.cancelled, cancelled.state) == (True, VerificationState.CANCELLED)
     assert harness.outcome().state == VerificationState.CANCELLED
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.CANCELLED, attempts_used=0)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.CANCELLED, attempts_used=0, attempts_remaining=3
+    )
     ended = {f"refused:{Refusal.VERIFICATION_ENDED}", "closed"}
     assert harness.late(harness.submit, code) in ended
     assert harness.late(harness.resend) in ended
@@ -295,7 +311,9 @@ def test_concurrent_wrong_codes_count_exactly_max_attempts_and_a_right_code_afte
     assert given[:3] == [(INCORRECT, 1), (INCORRECT, 2), (MAX_ATTEMPTS, 0)]
     assert set(given[3:]) <= {(MAX_ATTEMPTS, 0)}
     assert after == "closed"
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.FAILED, attempts_used=3)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.FAILED, attempts_used=3, attempts_remaining=0
+    )
     assert len(harness.outcomes) == 1
 
 
@@ -318,7 +336,9 @@ def test_right_code_racing_wrong_ones_verifies_only_within_max_attempts(
         assert answer(mine) == (SUCCESS, 3 - outcome.attempts_used)
         assert MAX_ATTEMPTS not in {a.result for a in answers}
     else:
-        assert outcome == VerifyPhoneOutcome(VerificationState.FAILED, attempts_used=3)
+        assert outcome == VerifyPhoneOutcome(
+            VerificationState.FAILED, attempts_used=3, attempts_remaining=0
+        )
         assert mine is None or answer(mine) == (MAX_ATTEMPTS, 0)
         assert incorrect == [1, 2]
 
@@ -417,7 +437,9 @@ def test_customer_not_found_on_send_ends_the_run_cancelled_without_retrying(
     )
     harness.start()
 
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.CANCELLED, attempts_used=0)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.CANCELLED, attempts_used=0, attempts_remaining=3
+    )
     assert [o.state for o in harness.outcomes] == [VerificationState.CANCELLED]
     assert len(harness.send_calls) == 1
 
@@ -428,7 +450,9 @@ def test_other_non_retryable_send_failure_ends_the_run_failed(harness: WorkflowH
     )
     harness.start()
 
-    assert harness.result() == VerifyPhoneOutcome(VerificationState.FAILED, attempts_used=0)
+    assert harness.result() == VerifyPhoneOutcome(
+        VerificationState.FAILED, attempts_used=0, attempts_remaining=3
+    )
     assert [o.state for o in harness.outcomes] == [VerificationState.FAILED]
     assert len(harness.send_calls) == 1
 
