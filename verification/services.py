@@ -88,8 +88,6 @@ RUN_LIMIT_PERIOD = timedelta(days=1)
 # An ended run's workflow closes moments after its outcome is recorded; until it has, its id
 # cannot start a new run (the start would find the old one still running).
 RUN_CLOSE_WAIT_SECONDS = 5.0
-# A code sent after the end waits this long at most for the run's outcome, only for its count.
-FINAL_ANSWER_TIMEOUT = 2.0
 
 
 def verification_input(*, customer_id: str) -> VerifyPhoneInput:
@@ -413,8 +411,9 @@ def _verification_closed(customer_id: uuid.UUID | str) -> Verification:
 
 def _verification_final_answer(verification: Verification) -> SubmitCodeResult:
     """What a code submitted after the run ended is answered: its final result, and the attempts
-    it had left, as the run's own last answer said (from its outcome in Temporal; 0 if that is
-    gone, or slow to come)."""
+    it had left, as the run's own last answer said (from its outcome in Temporal; 0 once
+    Temporal no longer has it). TemporalUnavailable if Temporal does not answer: a guess could
+    tell a client more attempts are left than it was told before."""
     state = VerificationState(verification.status)
     result = FINAL_RESULTS.get(state)
     if result is None:
@@ -427,9 +426,13 @@ def _verification_final_answer(verification: Verification) -> SubmitCodeResult:
         return await handle.result(follow_runs=False)
 
     try:
-        remaining = gateway.call(outcome, timeout=FINAL_ANSWER_TIMEOUT).attempts_remaining
-    except (TemporalUnavailable, RPCError, WorkflowFailureError):
+        remaining = gateway.call(outcome).attempts_remaining
+    except WorkflowFailureError:  # timed out or terminated: no outcome, nor attempts to count
         remaining = None
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        remaining = None  # gone past Temporal's retention
     return SubmitCodeResult(result=result, attempts_remaining=remaining or 0)
 
 
