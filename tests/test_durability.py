@@ -278,3 +278,29 @@ def read_until(fd: int, marker: bytes, *, timeout: float) -> None:
             chunk = os.read(fd, 65536)
             assert chunk, f"the pipe closed before {marker!r}: {seen[-2000:]!r}"
             seen += chunk
+
+
+def test_with_the_temporal_server_gone_calls_answer_503_well_within_their_bound(crashable):
+    """A call rides out a lost connection for 3 s, not the request's whole bound (10 s): in an
+    outage every request would hold a web thread that long, and the rest queue behind them."""
+    server, _ = crashable
+    api = APIClient()
+    customer_id = sign_up(
+        api, first_name="Gone", email="gone@example.com", phone_number="+447700900777"
+    )
+    server.kill()
+
+    timings = {}
+    for name, call in {
+        "verify": lambda: api.post(
+            f"/v1/customers/{customer_id}:verify", {"verification_code": "1111"}, format="json"
+        ),
+        "status": lambda: api.get(f"/v1/customers/{customer_id}/verification"),
+        "resend": lambda: api.post(f"/v1/customers/{customer_id}:resendCode"),
+    }.items():
+        started = time.monotonic()
+        response = call()
+        timings[name] = (response.status_code, round(time.monotonic() - started, 2))
+
+    assert {name: status for name, (status, _) in timings.items()} == dict.fromkeys(timings, 503)
+    assert max(elapsed for _, elapsed in timings.values()) < 5, timings

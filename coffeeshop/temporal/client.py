@@ -16,7 +16,7 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import TypeVar
 
 from django.conf import settings
-from temporalio.client import Client
+from temporalio.client import Client, RetryConfig
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from temporalio.runtime import Runtime
@@ -37,12 +37,19 @@ UNAVAILABLE_STATUSES = {
 }
 # Refusals of our credentials: an outage for the app (503), and a line in the log saying why.
 REFUSED_STATUSES = {RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNAUTHENTICATED}
+# The web tier's calls ride out a lost connection (a server restarting, a proxy failing over) for
+# 3 s, then answer 503. The SDK's default, 10 s, equals TEMPORAL_REQUEST_TIMEOUT: with the server
+# gone every request held a thread for the whole bound, and gunicorn's few threads filled up
+# until requests that never touch Temporal waited behind them. The worker keeps the default.
+WEB_RETRY_CONFIG = RetryConfig(max_interval_millis=1000, max_elapsed_time_millis=3000)
 
 
 class TemporalUnavailable(Unavailable):
     """Temporal, or a worker behind it, did not answer in time."""
 
     code = "temporal_unavailable"
+    # A server restarting or a worker being replaced is back within seconds, not half a minute.
+    retry_after = 5
 
 
 class TemporalConnectFailed(RuntimeError):
@@ -79,8 +86,13 @@ def temporal_connect_config() -> ClientConnectConfig:
     ).to_client_connect_config()
 
 
-async def temporal_connect(*, runtime: Runtime | None = None) -> Client:
-    """Connect to the Temporal server named in the settings; raise TemporalConnectFailed."""
+async def temporal_connect(
+    *, runtime: Runtime | None = None, retry_config: RetryConfig | None = None
+) -> Client:
+    """Connect to the Temporal server named in the settings; raise TemporalConnectFailed.
+
+    `retry_config` bounds how long a call retries a lost connection (the SDK's default: 10 s).
+    """
     address = settings.TEMPORAL_ADDRESS
     try:
         config = temporal_connect_config()
@@ -91,7 +103,10 @@ async def temporal_connect(*, runtime: Runtime | None = None) -> Client:
         ) from exc
     try:
         return await Client.connect(
-            **config, data_converter=temporal_data_converter(), runtime=runtime
+            **config,
+            data_converter=temporal_data_converter(),
+            runtime=runtime,
+            **({"retry_config": retry_config} if retry_config else {}),
         )
     except RuntimeError as exc:  # the SDK's "Failed client connect: <the Rust error>"
         raise TemporalConnectFailed(connect_failure_describe(str(exc), address=address)) from exc
@@ -218,7 +233,7 @@ class TemporalGateway:
             if client is None:
                 address = settings.TEMPORAL_ADDRESS
                 try:
-                    client = await temporal_connect()
+                    client = await temporal_connect(retry_config=WEB_RETRY_CONFIG)
                 except TemporalConnectFailed as exc:
                     logger.warning("%s", exc)
                     raise TemporalUnavailable(f"Cannot connect to Temporal at {address}.") from exc
