@@ -5,6 +5,9 @@ from django import forms
 from customers.serializers import NAME_MAX_LENGTH, REQUEST_ID_MAX_LENGTH, CustomerInputSerializer
 
 CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone_number")
+# Rules whose message does not say which field it is about: the page's words name the field, so
+# that the error summary reads on its own.
+FIELD_MESSAGES = {"control": "{label} cannot contain control characters, such as line breaks."}
 
 
 class SignupForm(forms.Form):
@@ -13,26 +16,38 @@ class SignupForm(forms.Form):
     first_name = forms.CharField(
         label="First name",
         max_length=NAME_MAX_LENGTH,
-        error_messages={"required": "Enter your first name."},
+        error_messages={
+            "required": "Enter your first name.",
+            "max_length": "First name must be %(limit_value)d characters or fewer.",
+        },
         widget=forms.TextInput(attrs={"autocomplete": "given-name", "spellcheck": "false"}),
     )
     last_name = forms.CharField(
         label="Last name",
         max_length=NAME_MAX_LENGTH,
-        error_messages={"required": "Enter your last name."},
+        error_messages={
+            "required": "Enter your last name.",
+            "max_length": "Last name must be %(limit_value)d characters or fewer.",
+        },
         widget=forms.TextInput(attrs={"autocomplete": "family-name", "spellcheck": "false"}),
     )
     email = forms.CharField(
         label="Email address",
         max_length=254,
-        error_messages={"required": "Enter your email address."},
+        error_messages={
+            "required": "Enter your email address.",
+            "max_length": "Email address must be %(limit_value)d characters or fewer.",
+        },
         widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
     )
     phone_number = forms.CharField(
         label="Mobile phone number",
         max_length=32,
         help_text="We will text a code to this number, for example 07700 900123.",
-        error_messages={"required": "Enter your mobile phone number."},
+        error_messages={
+            "required": "Enter your mobile phone number.",
+            "max_length": "Mobile phone number must be %(limit_value)d characters or fewer.",
+        },
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
     )
     request_id = forms.CharField(
@@ -54,5 +69,9 @@ class SignupForm(forms.Form):
         for name, errors in serializer.errors.items():
             if name in given:  # a field Django already refused has its message
                 for error in errors:
-                    self.add_error(name, str(error))
+                    self.add_error(name, self._field_message(name, error))
         return cleaned
+
+    def _field_message(self, name: str, error) -> str:
+        words = FIELD_MESSAGES.get(getattr(error, "code", ""))
+        return words.format(label=self.fields[name].label) if words else str(error)

@@ -4,8 +4,8 @@
 page belongs to the customers app; this module extends its `CustomerAdmin` the way Django's docs
 extend the User admin (unregister, subclass, register) with the latest run's status column and
 filter, the live status from the workflow, the runs inline, and the actions. The actions call the
-same services as the pages and the API and report per customer, in the words of
-`verification.errors`; nothing here raises at the user.
+same services as the pages and the API and report each outcome once, naming the customers it
+befell, in the words of `verification.errors`; nothing here raises at the user.
 """
 
 import logging
@@ -21,7 +21,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 
 from coffeeshop.errors import Unavailable
-from customers.admin import CustomerAdmin
+from coffeeshop.phones import phone_mask
+from customers.admin import CustomerAdmin, customer_name_display
 from customers.models import Customer
 from verification import services
 from verification.errors import VerificationRefused, undeliverable_text
@@ -56,7 +57,14 @@ def verification_temporal_link(run: Verification | VerificationView) -> str:
 class VerificationAdmin(admin.ModelAdmin):
     """Every run and how it ended. Read-only: runs change only through their workflow."""
 
-    list_display = ("workflow_id", "customer", "status", "started_at", "finished_at", "temporal")
+    list_display = (
+        "workflow_id",
+        "customer_display",
+        "status",
+        "started_at",
+        "finished_at",
+        "temporal",
+    )
     list_filter = ("status", "started_at")
     list_select_related = ("customer",)
     search_fields = (
@@ -93,6 +101,13 @@ class VerificationAdmin(admin.ModelAdmin):
     @admin.display(description="Temporal")
     def temporal(self, verification: Verification) -> str:
         return verification_temporal_link(verification)
+
+    @admin.display(description="Customer", ordering="customer__last_name")
+    def customer_display(self, verification: Verification) -> str:
+        customer = verification.customer
+        return format_html(
+            "{} ({})", customer_name_display(customer), phone_mask(customer.phone_number)
+        )
 
 
 class VerificationInline(admin.TabularInline):
@@ -188,7 +203,7 @@ class CustomerVerificationAdmin(CustomerAdmin):
             rows += [
                 ("Attempts left", view.attempts_remaining),
                 ("Codes left to send", view.sends_remaining),
-                ("Code expires", _when(view.code_expires_at)),
+                ("Code expires", _expiry(view.code_expires_at)),
                 ("New code allowed from", _when(view.resend_available_at)),
                 ("Verification window ends", _when(view.window_ends_at)),
                 ("Channel", CHANNEL_LABELS.get(view.channel, "—")),
@@ -244,13 +259,16 @@ class CustomerVerificationAdmin(CustomerAdmin):
         what: str,
         act: Callable[[Customer], Outcome],
     ) -> None:
+        """Act on each customer, then report each outcome once, naming whom it befell."""
         customers = list(queryset)
+        outcomes: dict[Outcome, list[Customer]] = {}
         for index, customer in enumerate(customers):
             try:
-                level, text = act(customer)
+                outcome = act(customer)
             except VerificationRefused as exc:
-                level, text = messages.WARNING, str(exc)
+                outcome = messages.WARNING, str(exc)
             except Unavailable:
+                self._report(request, outcomes)
                 # Each further call would wait out the same timeout; stop and say who was left.
                 left = ", ".join(c.full_name for c in customers[index:])
                 self.message_user(
@@ -262,8 +280,13 @@ class CustomerVerificationAdmin(CustomerAdmin):
                 return
             except Exception:
                 logger.exception("Admin action %r failed for customer %s", what, customer.pk)
-                level, text = messages.ERROR, f"could not {what}: an unexpected error was logged."
-            self.message_user(request, f"{customer.full_name}: {text}", level)
+                outcome = messages.ERROR, f"could not {what}: an unexpected error was logged."
+            outcomes.setdefault(outcome, []).append(customer)
+        self._report(request, outcomes)
+
+    def _report(self, request: HttpRequest, outcomes: dict[Outcome, list[Customer]]) -> None:
+        for (level, text), customers in outcomes.items():
+            self.message_user(request, f"{_names(customers)}: {text}", level)
 
 
 admin.site.unregister(Customer)
@@ -272,10 +295,12 @@ admin.site.register(Customer, CustomerVerificationAdmin)
 
 def _resend_code(customer: Customer) -> Outcome:
     sent = services.verification_resend_code(customer_id=customer.id)
-    more = ngettext("%(n)d more code", "%(n)d more codes", sent.sends_remaining) % {
-        "n": sent.sends_remaining
-    }
-    return messages.SUCCESS, f"a new code was sent ({more} can be sent)."
+    if sent.sends_remaining <= 0:
+        return messages.SUCCESS, "a new code was sent (no more codes can be sent)."
+    more = ngettext(
+        "%(n)d more code can be sent", "%(n)d more codes can be sent", sent.sends_remaining
+    ) % {"n": sent.sends_remaining}
+    return messages.SUCCESS, f"a new code was sent ({more})."
 
 
 def _cancel_verification(customer: Customer, reason: str) -> Outcome:
@@ -297,3 +322,25 @@ def _when(moment) -> str:
     if moment is None:
         return "—"
     return formats.date_format(timezone.localtime(moment), "j M Y, H:i:s T")
+
+
+def _expiry(moment) -> str:
+    if moment is not None and moment <= timezone.now():
+        return f"{_when(moment)} (expired)"
+    return _when(moment)
+
+
+# Names an admin message lists before it counts the rest.
+NAMES_LISTED = 3
+
+
+def _names(customers: list[Customer]) -> str:
+    """Whom an outcome befell: one name, a few, or the first few and how many others."""
+    names = [customer.full_name for customer in customers]
+    if len(names) > NAMES_LISTED:
+        rest = len(names) - NAMES_LISTED
+        others = ngettext("%(n)d other customer", "%(n)d other customers", rest) % {"n": rest}
+        return f"{', '.join(names[:NAMES_LISTED])} and {others}"
+    if len(names) > 1:
+        return f"{', '.join(names[:-1])} and {names[-1]}"
+    return names[0]

@@ -34,6 +34,12 @@ class CodeForm(forms.Form):
     def blank(cls) -> "CodeForm":
         return cls(initial={"form_key": uuid.uuid4()})
 
+    def mark_code_refused(self, *, described_by: str) -> None:
+        """Mark the code input invalid, described by the element (a notice) saying why."""
+        self.fields["code"].widget.attrs.update(
+            {"aria-invalid": "true", "aria-describedby": described_by}
+        )
+
     def clean_code(self) -> str:
         code = self.cleaned_data["code"].translate(CODE_SEPARATORS)
         if not code_is_well_formed(code):

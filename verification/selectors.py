@@ -7,8 +7,10 @@ customer's id: no database query. Only a run that has closed is read from its ro
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.utils import timezone
 from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.common import QueryRejectCondition
 from temporalio.service import RPCError, RPCStatusCode
@@ -18,12 +20,17 @@ from verification.contracts import (
     STATUS_QUERY,
     Channel,
     DeliveryStatus,
+    Refusal,
     SendRecord,
     VerificationState,
     VerificationStatus,
     workflow_id_for,
 )
+from verification.errors import VerificationRefused
 from verification.models import Verification
+
+# "Start again" starts at most VERIFICATION_MAX_RUNS_PER_DAY runs in any such period.
+RUN_LIMIT_PERIOD = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -136,3 +143,27 @@ def verification_get_view(
         return VerificationView.of_status(workflow_id, status)
     verification = verification_get_current(customer_id=customer_id)
     return None if verification is None else VerificationView.of_record(verification)
+
+
+def verification_run_limit_check(*, customer_id: uuid.UUID | str) -> None:
+    """Refuse RUN_LIMIT_REACHED, with when it lifts, if the customer may start no run now.
+
+    At most VERIFICATION_MAX_RUNS_PER_DAY runs, the first included, start in any 24 hours. Read
+    only: "Start again" checks it before it starts a run, and pages before they offer one.
+    """
+    limit = max(1, settings.VERIFICATION_MAX_RUNS_PER_DAY)  # the first run always counts
+    recent = list(
+        Verification.objects.filter(
+            customer_id=customer_id, started_at__gt=timezone.now() - RUN_LIMIT_PERIOD
+        )
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+    )
+    if len(recent) >= limit:
+        retry_at = recent[len(recent) - limit] + RUN_LIMIT_PERIOD
+        raise VerificationRefused(
+            Refusal.RUN_LIMIT_REACHED,
+            limit=limit,
+            retry_at=retry_at,
+            retry_after=max(1, int((retry_at - timezone.now()).total_seconds())),
+        )

@@ -19,7 +19,6 @@ from datetime import timedelta
 from typing import TypeVar
 
 from django.conf import settings
-from django.utils import timezone
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -68,7 +67,12 @@ from verification.errors import RequestNotAnswered, VerificationRefused
 from verification.models import Verification
 from verification.reconciliation import verification_reconcile_run
 from verification.records import verification_record_started
-from verification.selectors import VerificationView, verification_get_current, verification_get_view
+from verification.selectors import (
+    VerificationView,
+    verification_get_current,
+    verification_get_view,
+    verification_run_limit_check,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +88,6 @@ WORKFLOW_TASK_TIMEOUT = timedelta(seconds=2)
 # How long signup waits for the first code to be sent, at most, and never more than half of
 # TEMPORAL_REQUEST_TIMEOUT. Past it the run goes on and the answer says the code is on its way.
 CODE_SENT_WAIT_SECONDS = 5.0
-RUN_LIMIT_PERIOD = timedelta(days=1)
 # An ended run's workflow closes moments after its outcome is recorded; until it has, its id
 # cannot start a new run (the start would find the old one still running).
 RUN_CLOSE_WAIT_SECONDS = 5.0
@@ -302,22 +305,7 @@ def verification_start_again(*, customer: Customer) -> tuple[VerificationView, b
             return current, False
         # Recorded as pending, yet no longer running: record how it really ended first.
         current = VerificationView.of_record(_verification_closed(customer.id))
-    limit = max(1, settings.VERIFICATION_MAX_RUNS_PER_DAY)  # the first run always counts
-    recent = list(
-        Verification.objects.filter(
-            customer=customer, started_at__gt=timezone.now() - RUN_LIMIT_PERIOD
-        )
-        .order_by("started_at")
-        .values_list("started_at", flat=True)
-    )
-    if len(recent) >= limit:
-        retry_at = recent[len(recent) - limit] + RUN_LIMIT_PERIOD
-        raise VerificationRefused(
-            Refusal.RUN_LIMIT_REACHED,
-            limit=limit,
-            retry_at=retry_at,
-            retry_after=max(1, int((retry_at - timezone.now()).total_seconds())),
-        )
+    verification_run_limit_check(customer_id=customer.id)
     if current is not None:
         _verification_wait_closed(current.workflow_id, current.run_id)
     after_run_id = current.run_id if current is not None else None

@@ -4,6 +4,9 @@ pages tell, in the words `verification.errors` writes.
 Every figure shown comes from `verification_get_view`: the workflow's status query while the
 run is pending, the database once it has ended. The outcome of a POST travels to the next page
 in one session slot (POST, redirect, GET), which a double submit overwrites rather than repeats.
+The code page names the absolute time of each deadline beside its countdown, so a page left
+open without JavaScript never promises what has passed; with it, the page reloads itself when
+the workflow is due to move on.
 """
 
 import math
@@ -16,7 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from coffeeshop.emails import email_mask
 from coffeeshop.phones import phone_mask
@@ -32,7 +35,7 @@ from verification.contracts import (
 )
 from verification.errors import VerificationRefused, undeliverable_text
 from verification.forms import CodeForm
-from verification.selectors import verification_get_view
+from verification.selectors import verification_get_view, verification_run_limit_check
 
 # What the code page says of the provider's latest receipt for the current code.
 DELIVERY_TEXT = {
@@ -44,6 +47,10 @@ DELIVERY_TEXT = {
 }
 
 
+# A notice about the code just typed (wrong or expired): the code input points to it.
+CODE_NOTICE = "code"
+NOTICE_ID = "result"
+
 # How the code page speaks of each channel.
 CHANNEL_TEXT = {
     Channel.SMS: {
@@ -51,6 +58,7 @@ CHANNEL_TEXT = {
         "resent": "We texted a new code to {to}. Earlier codes no longer work.",
         "instead": "Text me instead",
         "next": "we will text you",
+        "now": "We are texting you a new code now",
         "send": "Text",
     },
     Channel.VOICE: {
@@ -58,6 +66,7 @@ CHANNEL_TEXT = {
         "resent": "We are calling {to} with a new code. Earlier codes no longer work.",
         "instead": "Call me instead",
         "next": "we will call you",
+        "now": "We are calling you now",
         "send": "Call",
     },
     Channel.EMAIL: {
@@ -65,6 +74,7 @@ CHANNEL_TEXT = {
         "resent": "We emailed a new code to {to}. Earlier codes no longer work.",
         "instead": "Email me instead",
         "next": "we will email you",
+        "now": "We are emailing you a new code now",
         "send": "Email",
     },
 }
@@ -96,7 +106,12 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
     resend_in = _seconds_until(view.resend_available_at, now)
     next_in = _seconds_until(view.next_channel_at, now)
     channel = view.channel or Channel.SMS
-    notice = _notice_pop(request, customer)
+    # While the code is on its way the page reloads itself to show it; the notice waits for that.
+    notice = _notice_pop(request, customer, keep=code_expires_in is None)
+    if notice and notice["for_page"] != "verify":
+        notice = None
+    if notice and notice.get("kind") == CODE_NOTICE and not form.is_bound:
+        form.mark_code_refused(described_by=NOTICE_ID)
     context = {
         "customer": customer,
         "masked_phone": phone_mask(customer.phone_number),
@@ -118,13 +133,16 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
             for send in view.sends
         ],
         "next_step": CHANNEL_TEXT[view.next_channel]["next"] if view.next_channel else "",
+        "next_now": CHANNEL_TEXT[view.next_channel]["now"] if view.next_channel else "",
         "next_in": next_in,
         "next_clock": _clock(next_in),
-        "notice": notice if notice and notice["for_page"] == "verify" else None,
+        "notice": notice,
+        "notice_id": NOTICE_ID,
         "form": form,
         "view": view,
         "code_expires_in": code_expires_in,
         "code_expires_clock": _clock(code_expires_in),
+        "can_resend": view.resend_available_at is not None,
         "resend_in": resend_in,
         "resend_clock": _clock(resend_in),
         "dev_sms_console": settings.DEBUG and settings.SMS_BACKEND == "console",
@@ -135,11 +153,16 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
 
 
 @never_cache
-@require_POST
+@require_http_methods(["GET", "POST"])
 @unavailable_page(retry_to="verification:verify")
 def verification_resend(request: HttpRequest, customer_id) -> HttpResponse:
-    """Ask the workflow for a new code, then show the code page with what happened."""
+    """Ask the workflow for a new code, then show the code page with what happened.
+
+    A GET (the address typed or bookmarked) sends nothing and leads to the code page.
+    """
     customer = get_object_or_404(Customer, pk=customer_id)
+    if request.method != "POST":
+        return redirect("verification:verify", customer_id=customer.id)
     try:
         channel = Channel(request.POST["channel"]) if request.POST.get("channel") else None
     except ValueError:
@@ -190,6 +213,15 @@ def verification_failed(request: HttpRequest, customer_id) -> HttpResponse:
     if view is not None and view.state == VerificationState.VERIFIED:
         return redirect("verification:verified", customer_id=customer.id)
     notice = _notice_pop(request, customer)
+    if notice and notice["for_page"] != "failed":
+        notice = None
+    try:
+        verification_run_limit_check(customer_id=customer.id)
+        run_limit = ""
+    except VerificationRefused as refused:
+        run_limit = str(refused)
+    if run_limit and notice is None:
+        notice = {"level": "error", "text": run_limit, "for_page": "failed", "kind": ""}
     context = {
         "customer": customer,
         "masked_phone": phone_mask(customer.phone_number),
@@ -201,19 +233,27 @@ def verification_failed(request: HttpRequest, customer_id) -> HttpResponse:
             if view is not None and view.state == VerificationState.UNDELIVERABLE
             else ""
         ),
-        "notice": notice if notice and notice["for_page"] == "failed" else None,
-        "limit_reached": bool(notice and notice.get("kind") == Refusal.RUN_LIMIT_REACHED),
+        "notice": notice,
+        "limit_reached": bool(
+            run_limit or (notice and notice.get("kind") == Refusal.RUN_LIMIT_REACHED)
+        ),
         "runs_per_day": max(1, settings.VERIFICATION_MAX_RUNS_PER_DAY),
     }
     return render(request, "verification/failed.html", context)
 
 
 @never_cache
-@require_POST
+@require_http_methods(["GET", "POST"])
 @unavailable_page(retry_to="verification:verify")
 def verification_start_again(request: HttpRequest, customer_id) -> HttpResponse:
-    """Start a new run (within the daily limit) and go to its code page."""
+    """Start a new run (within the daily limit) and go to its code page.
+
+    A GET starts nothing and leads to the code page, which sends an ended run's customer on to
+    the failure page.
+    """
     customer = get_object_or_404(Customer, pk=customer_id)
+    if request.method != "POST":
+        return redirect("verification:verify", customer_id=customer.id)
     try:
         services.verification_start_again(customer=customer)
     except VerificationRefused as exc:
@@ -241,7 +281,13 @@ def _submit_code(request: HttpRequest, customer: Customer, form: CodeForm) -> Ht
     if answer.result == VerificationResult.SUCCESS:
         return redirect("verification:verified", customer_id=customer.id)
     if answer.result == VerificationResult.INCORRECT_CODE:
-        _notice_set(request, customer, "error", f"That code is not right. {attempts_left}")
+        _notice_set(
+            request,
+            customer,
+            "error",
+            f"That code is not right. {attempts_left}",
+            kind=CODE_NOTICE,
+        )
     elif answer.result == VerificationResult.CODE_EXPIRED:
         view = verification_get_view(customer_id=customer.id)
         if view is None or view.state != VerificationState.PENDING:
@@ -251,6 +297,7 @@ def _submit_code(request: HttpRequest, customer: Customer, form: CodeForm) -> Ht
             customer,
             "error",
             f"That code had expired, so a new code is on its way. {attempts_left}",
+            kind=CODE_NOTICE,
         )
     else:
         return redirect("verification:failed", customer_id=customer.id)
@@ -298,5 +345,8 @@ def _notice_set(
     }
 
 
-def _notice_pop(request: HttpRequest, customer: Customer) -> dict | None:
+def _notice_pop(request: HttpRequest, customer: Customer, *, keep: bool = False) -> dict | None:
+    """The notice waiting for the customer's next page, taken from the session unless `keep`."""
+    if keep:
+        return request.session.get(_notice_key(customer))
     return request.session.pop(_notice_key(customer), None)

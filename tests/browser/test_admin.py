@@ -1,10 +1,12 @@
-"""The admin in Chromium: log in, find a customer, see the live status, resend and cancel."""
+"""The admin in Chromium: log in, find a customer, see the live status, resend and cancel; long
+values stay inside their columns."""
 
 import re
 
 import pytest
 from playwright.sync_api import expect
 
+from customers.models import Customer
 from tests.conftest import latest_code
 from verification.models import Verification
 
@@ -61,3 +63,38 @@ def test_admin_finds_the_customer_shows_status_and_link_and_runs_resend_and_canc
     assert Verification.objects.get(pk=run.pk).status == "cancelled"
     page.reload()
     expect(page.locator(".field-verification_status")).to_have_text("Cancelled")
+
+
+@pytest.fixture
+def admin_page(new_page, admin_user):
+    """A page logged in to the admin, as wide as a laptop screen."""
+    page = new_page(viewport={"width": 1024, "height": 700})
+    page.goto("/admin/")
+    page.get_by_label("Username").fill(admin_user.username)
+    page.get_by_label("Password").fill("password")
+    page.get_by_role("button", name="Log in").click()
+    return page
+
+
+def test_long_unbroken_values_do_not_push_the_admin_columns_off_screen(admin_page):
+    customer = Customer.objects.create(
+        first_name="A" * 100,
+        last_name="Lovelace",
+        email=f"{'a' * 64}@{'b' * 63}.example",
+        phone_number="+447700900321",
+    )
+    Verification.objects.create(
+        customer=customer, workflow_id=f"verify-phone-{customer.pk}", run_id="r", status="failed"
+    )
+
+    for path, last_column in [
+        ("/admin/customers/customer/", ".field-created_at"),
+        ("/admin/verification/verification/", ".field-temporal"),
+    ]:
+        admin_page.goto(path)
+        viewport = admin_page.viewport_size["width"]
+        table = admin_page.locator("#result_list").bounding_box()
+        column = admin_page.locator(f"#result_list tbody tr {last_column}").bounding_box()
+        assert table["x"] + table["width"] <= viewport, path
+        assert column["x"] + column["width"] <= viewport, path
+    expect(admin_page.locator("#result_list tbody tr").first).to_contain_text("A" * 39 + "…")

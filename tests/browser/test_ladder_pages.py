@@ -29,7 +29,9 @@ def test_the_page_says_when_the_next_channel_comes_and_call_me_instead_calls(
 
     expect(page.locator("#sent-how")).to_contain_text(f"We texted a code to {masked}.")
     expect(page.locator("#next-step")).to_have_text(
-        re.compile(r"If no code comes, we will call you in (10:00|9:5\d)\.")
+        re.compile(
+            r"If no code comes, we will call you in (10:00|9:5\d) \(at \d\d:\d\d:\d\d UTC\)\."
+        )
     )
     page.get_by_role("button", name="Call me instead").click()
 
@@ -49,3 +51,42 @@ def test_the_page_says_when_the_next_channel_comes_and_call_me_instead_calls(
     expect(page.get_by_role("heading", level=1)).to_have_text("Your number is verified")
     assert status.channel == "voice"
     assert [send.channel for send in status.sends] == ["sms", "voice"]
+
+
+@pytest.fixture
+def quick_ladder(settings):
+    settings.VERIFICATION_CHANNELS = ["sms", "voice"]
+    settings.VERIFICATION_CHANNEL_TIMEOUT = 3  # the workflow's timer; production allows 15+
+
+
+def test_the_page_reloads_itself_when_the_ladder_moves_on_unless_a_code_is_being_typed(
+    quick_ladder, page, new_page, sms_outbox, voice_calls
+):
+    customer = sign_up(page, phone=unique_phone()[0])
+    masked = f"+44 •••• ••{customer.phone_number[-4:]}"
+    typing = new_page()  # the same code page, in another browser
+    typing.goto(page.url)
+    code_input = typing.get_by_label("Verification code")
+    code_input.fill("12")
+    expect(page.locator("#sent-how")).to_contain_text(f"We texted a code to {masked}.")
+    page.get_by_label("Verification code").focus()  # empty: nothing to lose
+
+    expect(page.locator("#sent-how")).to_contain_text(
+        f"We are calling {masked} to read you a code."
+    )
+    expect(page.get_by_label("Verification code")).to_be_focused()  # where it was
+    expect(page.locator("#next-step")).to_have_count(0)  # the last rung: nothing comes next
+    wait_for(lambda: voice_calls)
+
+    notice = typing.locator("#moving-on")
+    moving_on = "We are calling you now — reload to see the new code's details."
+    expect(notice).to_be_visible()
+    expect(notice).to_have_text(moving_on)
+    expect(typing.locator("[data-countdown-announce]")).to_have_text(moving_on)
+    expect(code_input).to_have_value("12")
+    expect(code_input).to_be_focused()
+    expect(typing.locator("#sent-how")).to_contain_text(f"We texted a code to {masked}.")
+    notice.get_by_role("link", name="reload").click()
+    expect(typing.locator("#sent-how")).to_contain_text(
+        f"We are calling {masked} to read you a code."
+    )

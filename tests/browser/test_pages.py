@@ -35,6 +35,11 @@ def test_signup_then_a_wrong_code_then_the_right_code_reaches_the_success_page(p
     expect(result).to_have_text("That code is not right. You have 2 attempts left.")
     expect(result).to_have_attribute("aria-live", "assertive")
     expect(result).to_be_focused()
+    code_input = page.get_by_label("Verification code")
+    expect(code_input).to_have_attribute("aria-invalid", "true")
+    expect(code_input).to_have_accessible_description(
+        "That code is not right. You have 2 attempts left."
+    )
     expect(page.locator("#attempts-left")).to_have_text("2")
     expect(page).to_have_title("Error: Enter your code \u2013 Coffeeshop")
 
@@ -69,12 +74,40 @@ def test_three_wrong_codes_show_the_failure_page_and_start_again_sends_a_new_cod
 
     for _ in range(3):
         enter_code(page, wrong_code(new_code))
-    page.get_by_role("button", name="Start again").click()
 
-    expect(page.get_by_role("alert")).to_contain_text(
+    # The second run was the last the day allows: the page says so, and offers no third.
+    expect(page).to_have_url(url_of("not-verified", customer))
+    refusal = page.get_by_role("alert")
+    expect(refusal).to_contain_text(
         "2 verifications were started in the last 24 hours, which is the most we allow."
     )
+    expect(refusal).to_be_focused()
     expect(page.get_by_role("button", name="Start again")).to_have_count(0)
+    page.reload()
+    expect(page.get_by_role("alert")).to_contain_text("which is the most we allow")
+    expect(page.get_by_role("button", name="Start again")).to_have_count(0)
+
+
+def test_expired_code_says_to_send_a_new_code_and_tells_screen_readers(page, settings, sms_outbox):
+    settings.VERIFICATION_CODE_TTL = 2
+    settings.VERIFICATION_RESEND_COOLDOWN = 1
+    customer = sign_up(page, phone=unique_phone()[0])
+    advice = page.locator("#code-expired")
+    expect(advice).to_be_hidden()
+
+    expect(page.locator("#code-expiry")).to_contain_text("Expired", timeout=5_000)
+
+    expect(advice).to_be_visible()
+    expect(advice).to_have_text(
+        "Your code has expired. Use “Send a new code” below to get a new one: typing the "
+        "expired code would use up an attempt."
+    )
+    expect(page.locator("[data-countdown-announce]")).to_have_text(
+        re.compile(r"^Your code has expired\. Use “Send a new code”")
+    )
+    page.get_by_role("button", name="Send a new code").click()
+    expect(page.get_by_role("status")).to_contain_text("We texted a new code")
+    latest_code(sms_outbox, customer.phone_number, count=2)
 
 
 def test_resend_is_disabled_during_the_cooldown_then_sends_a_new_code(page, settings, sms_outbox):
@@ -176,8 +209,14 @@ def test_signup_errors_are_tied_to_their_fields_without_javascript(page_without_
     page.get_by_role("button", name="Sign up and text me a code").click()
     expect(page).to_have_url(VERIFY_URL)
 
-    expect(page.get_by_role("button", name="Send a new code")).to_be_disabled()
-    enter_code(page, wrong_code(latest_code(sms_outbox, e164)))
+    code = latest_code(sms_outbox, e164)
+    resend = page.get_by_role("button", name="Send a new code")
+    expect(resend).to_be_enabled()  # the server says when it is too early
+    resend.click()
+    expect(page.get_by_role("status")).to_have_text(
+        re.compile(r"A new code was sent moments ago\. You can ask for another in \d+ seconds?\.")
+    )
+    enter_code(page, wrong_code(code))
     expect(page.get_by_role("alert")).to_have_text(
         "That code is not right. You have 2 attempts left."
     )

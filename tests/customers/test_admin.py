@@ -1,5 +1,7 @@
 """The customer admin as the customers app defines it: list, search, no adding by hand."""
 
+import re
+
 import pytest
 
 from customers.models import Customer
@@ -57,3 +59,26 @@ def test_phone_number_is_read_only(admin_client):
 
 def test_customers_cannot_be_added_in_the_admin(admin_client):
     assert admin_client.get(f"{CHANGELIST}add/").status_code == 403
+
+
+def test_long_name_is_cut_short_in_the_list_and_whole_on_the_change_page(admin_client):
+    long_name = "A" * 100
+    grace = customer(first_name=long_name)
+
+    listed = admin_client.get(CHANGELIST).content.decode()
+    change = admin_client.get(f"{CHANGELIST}{grace.pk}/change/").content.decode()
+
+    cell = re.search(r'<th class="field-name">(.*?)</th>', listed).group(1)
+    assert re.sub(r"<[^>]+>", "", cell) == f"{'A' * 39}…"
+    assert f'<span title="{long_name} Hopper">' in cell
+    assert f'value="{long_name}"' in change
+
+
+def test_admin_pages_carry_the_favicon_and_a_stylesheet_that_wraps_long_values(admin_client):
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    assert '<link rel="icon" href="/static/img/cup.svg" type="image/svg+xml">' in html
+    assert '<link rel="stylesheet" href="/static/css/admin.css">' in html
+    stylesheet = b"".join(admin_client.get("/static/css/admin.css").streaming_content).decode()
+    assert re.search(r"#result_list td,[^{]*\{\s*overflow-wrap: anywhere;", stylesheet)
+    assert admin_client.get("/static/img/cup.svg").status_code == 200

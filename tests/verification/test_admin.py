@@ -1,5 +1,7 @@
 """The verification admin: a read-only list of runs, each linked to its Temporal history."""
 
+import re
+
 import pytest
 
 from customers.models import Customer
@@ -63,3 +65,14 @@ def test_temporal_url_escapes_each_part(settings, run):
     assert verification_temporal_url(run) == (
         "https://ui.example/namespaces/team%20a/workflows/verify-phone-x%2Fy/0197-run/history"
     )
+
+
+def test_list_cuts_a_long_customer_name_short(admin_client, run):
+    run.customer.first_name = "B" * 100
+    run.customer.save()
+
+    html = admin_client.get(CHANGELIST).content.decode()
+
+    cell = re.search(r'<td class="field-customer_display">(.*?)</td>', html).group(1)
+    assert re.sub(r"<[^>]+>", "", cell) == f"{'B' * 39}… (+44 •••• ••0123)"
+    assert f'title="{"B" * 100} Lovelace"' in cell

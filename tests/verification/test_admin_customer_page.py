@@ -1,10 +1,12 @@
 """Verification's part of the customer admin: status column and filter, the live status, the runs,
-and actions that report per customer and never raise."""
+and actions that report each outcome once, naming its customers, and never raise."""
+
+import re
 
 import pytest
 
 from customers.models import Customer
-from tests.conftest import latest_code, recorded_status
+from tests.conftest import latest_code, live_status, recorded_status, wait_until_past
 from verification import services
 from verification.models import Verification
 
@@ -110,6 +112,58 @@ def test_resend_action_reports_per_customer(admin_client, settings, sign_up, sms
         ("warning", "Grace Hopper: There is no verification for this customer."),
     ]
     latest_code(sms_outbox, ada.phone_number, count=2)
+
+
+def test_resend_action_says_when_no_more_codes_can_be_sent(
+    admin_client, settings, sign_up, sms_outbox
+):
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    settings.VERIFICATION_MAX_SENDS = 2
+    ada = sign_up()
+    latest_code(sms_outbox, ada.phone_number)
+
+    outcomes = run_action(admin_client, "resend_code", ada)
+
+    assert outcomes == [
+        ("success", "Ada Lovelace: a new code was sent (no more codes can be sent).")
+    ]
+
+
+def test_action_on_many_customers_gives_one_message_per_outcome(
+    admin_client, settings, sign_up, sms_outbox
+):
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    ada = sign_up()
+    latest_code(sms_outbox, ada.phone_number)
+    others = [
+        plain_customer(first_name=name, phone_number=f"+44770090010{n}")
+        for n, name in enumerate(("Alan", "Barbara", "Claude", "Edsger", "Frances"))
+    ]
+
+    outcomes = run_action(admin_client, "resend_code", ada, *others)
+
+    assert len(outcomes) == 2
+    assert ("success", "Ada Lovelace: a new code was sent (3 more codes can be sent).") in outcomes
+    (refused,) = [message for level, message in outcomes if level == "warning"]
+    assert re.fullmatch(
+        r"(\w+ Hopper, ){2}\w+ Hopper and 2 other customers: "
+        r"There is no verification for this customer\.",
+        refused,
+    )
+
+
+def test_change_page_says_when_the_code_has_expired(admin_client, settings, sign_up):
+    settings.VERIFICATION_CODE_TTL = 2
+    customer = sign_up()
+    expires_at = live_status(customer).code_expires_at
+    fresh = admin_client.get(change_url(customer)).content.decode()
+    wait_until_past(expires_at)
+
+    html = admin_client.get(change_url(customer)).content.decode()
+
+    expiry = re.search(r"<th scope='row'>Code expires</th><td>([^<]*)</td>", html).group(1)
+    assert expiry.endswith(" UTC (expired)")
+    assert "(expired)" not in fresh
 
 
 def test_resend_action_during_the_cooldown_says_when_to_try(admin_client, sign_up):

@@ -2,9 +2,12 @@
 
 import re
 import uuid
+from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from customers.models import Customer
 from tests.conftest import (
@@ -54,9 +57,70 @@ def test_code_page_shows_the_masked_phone_the_figures_and_a_one_time_code_field(
     assert attempts_left(html) == "3"
     expires_in = int(re.search(r'data-countdown="(\d+)" data-countdown-done="Expired"', html)[1])
     assert 100 < expires_in <= 120
-    assert re.search(r"<button[^>]*disabled[^>]*data-enable-after=\"(2\d|30)\"", html)
+    assert re.search(r'<span class="fact-at">at \d\d:\d\d:\d\d UTC</span>', html)
     assert re.search(r'You can ask for a new code in <span class="clock">0:(2\d|30)</span>', html)
     assert "Development mode" not in html
+
+
+def test_send_a_new_code_is_enabled_without_javascript_and_an_early_click_says_when_to_try(
+    client, sign_up, sms_outbox
+):
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+
+    html = client.get(url("verify", customer)).content.decode()
+    early = client.post(url("resend", customer))
+    refused = client.get(early["Location"]).content.decode()
+
+    button = re.search(r"<button[^>]*>Send a new code</button>", html)[0]
+    assert re.search(r'data-enable-after="(2\d|30)"', button)  # site.js disables it till then
+    assert "disabled" not in button
+    assert early["Location"] == url("verify", customer)
+    assert re.search(
+        r'role="status"[^>]*>\s*<p>A new code was sent moments ago. '
+        r"You can ask for another in (2\d|30) seconds.</p>",
+        refused,
+    )
+    assert len(sent_codes(sms_outbox, customer.phone_number)) == 1
+
+
+def test_next_channel_is_announced_with_its_clock_time_and_the_page_reloads_then(
+    client, settings, sign_up, sms_outbox
+):
+    settings.VERIFICATION_CHANNELS = ["sms", "voice"]
+    settings.VERIFICATION_CHANNEL_TIMEOUT = 600
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+    at = live_status(customer).next_channel_at
+
+    html = client.get(url("verify", customer)).content.decode()
+
+    next_step = re.search(r'<p class="next-step" id="next-step">(.*?)</p>', html, re.S)[1]
+    assert re.search(
+        r"If no code comes, we will call you <span [^>]*>in <span class=\"clock\">(10:00|9:5\d)"
+        rf"</span></span> \(at <time [^>]*>{at:%H:%M:%S} UTC</time>\)\.",
+        next_step,
+    )
+    assert 'data-reload="1.5" data-reload-news="moving-on"' in next_step
+    assert re.search(
+        r'<div class="notice notice--info" id="moving-on" hidden>\s*<p>We are calling you now — '
+        r"<a href=\"[^\"]+\">reload</a> to see the new code's details.</p>",
+        html,
+    )
+
+
+def test_codes_sent_so_far_give_their_times_in_utc(client, settings, sign_up, sms_outbox):
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+    services.verification_resend_code(customer_id=customer.id)
+    latest_code(sms_outbox, customer.phone_number, count=2)
+
+    html = client.get(url("verify", customer)).content.decode()
+
+    sends = re.findall(r"<li>Text, <time [^>]*>([^<]*)</time>", html)
+    assert len(sends) == 2
+    assert all(re.fullmatch(r"\d\d:\d\d UTC", when) for when in sends), sends
 
 
 def test_each_render_carries_a_new_form_key(client, sign_up):
@@ -115,6 +179,23 @@ def test_wrong_code_redirects_to_the_page_with_the_message_and_attempts_left(
     )
     assert attempts_left(html) == "2"
     assert "That code is not right" not in again.content.decode()
+
+
+def test_wrong_code_marks_the_code_input_invalid_and_described_by_the_message(
+    client, sign_up, sms_outbox
+):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+
+    response = submit(client, customer, wrong_code(code))
+    html = client.get(response["Location"]).content.decode()
+    again = client.get(response["Location"]).content.decode()
+
+    code_input = re.search(r'<input[^>]*name="code"[^>]*>', html)[0]
+    assert 'aria-invalid="true"' in code_input
+    assert 'aria-describedby="result"' in code_input
+    assert re.search(r'<div class="notice notice--error"[^>]*id="result">', html)
+    assert "aria-invalid" not in re.search(r'<input[^>]*name="code"[^>]*>', again)[0]
 
 
 def test_code_with_spaces_is_accepted(client, sign_up, sms_outbox):
@@ -199,13 +280,39 @@ def test_start_again_past_the_daily_limit_says_so_and_starts_nothing(
 
     response = client.post(url("start-again", customer))
     page = client.get(response["Location"])
+    reloaded = client.get(response["Location"])
 
     html = page.content.decode()
     assert response["Location"] == url("failed", customer)
     assert "1 verification was started in the last 24 hours" in html
     assert "The next can start after" in html
+    assert re.search(r'<div class="notice notice--error"[^>]*data-autofocus[^>]*id="result">', html)
     assert f'action="{url("start-again", customer)}"' not in html
+    elsewhere = Client().get(url("failed", customer)).content.decode()  # another browser
+    for later in (reloaded.content.decode(), elsewhere):  # every render, not only the first
+        assert f'action="{url("start-again", customer)}"' not in later
+        assert "1 verification was started in the last 24 hours" in later
     assert Verification.objects.filter(customer=customer).count() == 1
+
+
+def test_start_again_comes_back_once_the_run_limit_has_lifted(
+    client, settings, sign_up, sms_outbox
+):
+    settings.VERIFICATION_MAX_RUNS_PER_DAY = 1
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+    for _ in range(3):
+        submit(client, customer, wrong_code(code))
+    refused = client.post(url("start-again", customer))
+    client.get(refused["Location"])  # shows the refusal
+    Verification.objects.filter(customer=customer).update(
+        started_at=timezone.now() - timedelta(days=1, minutes=1)
+    )
+
+    html = client.get(url("failed", customer)).content.decode()
+
+    assert f'action="{url("start-again", customer)}"' in html
+    assert "verification was started in the last 24 hours" not in html
 
 
 def test_expired_code_says_a_new_code_is_on_its_way(client, settings, sign_up, sms_outbox):
@@ -219,6 +326,28 @@ def test_expired_code_says_a_new_code_is_on_its_way(client, settings, sign_up, s
 
     assert "That code had expired, so a new code is on its way. You have 2 attempts left." in html
     latest_code(sms_outbox, customer.phone_number, count=2)
+
+
+def test_expired_code_says_to_send_a_new_code_as_typing_it_uses_up_an_attempt(
+    client, settings, sign_up, sms_outbox
+):
+    settings.VERIFICATION_CODE_TTL = 2
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+    before = client.get(url("verify", customer)).content.decode()
+    wait_until_past(live_status(customer).code_expires_at)
+
+    html = client.get(url("verify", customer)).content.decode()
+
+    advice = (
+        "Your code has expired. Use “Send a new code” below to get a new one: typing the "
+        "expired code would use up an attempt."
+    )
+    # Before expiry it waits, hidden, for site.js to show it when the countdown reaches zero.
+    assert re.search(r'id="code-expired" hidden>\s*<p>' + re.escape(advice), before)
+    assert 'data-countdown-reveal="code-expired"' in before
+    assert re.search(r'id="code-expiry">\s*<span>Expired</span>', html)
+    assert re.search(r'id="code-expired">\s*<p>' + re.escape(advice), html)
 
 
 def test_resend_sends_a_new_code_then_asks_to_wait_during_the_cooldown(
@@ -266,15 +395,32 @@ def test_customer_without_a_run_can_start_one_from_the_failure_page(client, work
     latest_code(sms_outbox, customer.phone_number)
 
 
+@pytest.mark.parametrize("name", ["resend", "start-again"])
+def test_get_on_a_form_address_leads_to_the_code_page_and_sends_nothing(
+    client, sign_up, sms_outbox, name
+):
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+
+    response = client.get(url(name, customer))
+
+    assert response.status_code == 302
+    assert response["Location"] == url("verify", customer)
+    assert len(sent_codes(sms_outbox, customer.phone_number)) == 1
+    assert Verification.objects.filter(customer=customer).count() == 1
+
+
 @pytest.mark.parametrize(
     ("method", "name"),
     [
         ("get", "verify"),
         ("post", "verify"),
         ("post", "resend"),
+        ("get", "resend"),
         ("get", "verified"),
         ("get", "failed"),
         ("post", "start-again"),
+        ("get", "start-again"),
     ],
 )
 def test_unknown_customer_is_a_404_page(client, method, name):
