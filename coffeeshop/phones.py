@@ -5,6 +5,11 @@ import phonenumbers
 from coffeeshop.countries import COUNTRY_NAMES
 
 VISIBLE_DIGITS = 4
+# Numbers whose owner is paid when they are called or texted.
+PAID_TO_RECEIVE = {
+    phonenumbers.PhoneNumberType.PREMIUM_RATE,
+    phonenumbers.PhoneNumberType.SHARED_COST,
+}
 
 
 class InvalidPhoneNumber(ValueError):
@@ -24,6 +29,9 @@ def phone_normalize(raw: str, *, region: str) -> str:
     reason = phonenumbers.is_possible_number_with_reason(number)
     if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise InvalidPhoneNumber("This phone number has the wrong number of digits.")
+    # Texts to these cost the sender, and paid-for traffic to them is how SMS pumping pays.
+    if phonenumbers.number_type(number) in PAID_TO_RECEIVE:
+        raise InvalidPhoneNumber("This is a premium-rate number: enter a mobile number.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -3,6 +3,7 @@
 from django import forms
 
 from customers.serializers import NAME_MAX_LENGTH, REQUEST_ID_MAX_LENGTH, CustomerInputSerializer
+from customers.validators import validate_no_control_characters
 
 CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone_number")
 # Rules whose message does not say which field it is about: the page's words name the field, so
@@ -51,7 +52,10 @@ class SignupForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
     )
     request_id = forms.CharField(
-        max_length=REQUEST_ID_MAX_LENGTH, widget=forms.HiddenInput, required=False
+        max_length=REQUEST_ID_MAX_LENGTH,
+        widget=forms.HiddenInput,
+        required=False,
+        validators=[validate_no_control_characters],
     )
 
     @classmethod

@@ -1,5 +1,6 @@
 """The code-entry page's form."""
 
+import unicodedata
 import uuid
 
 from django import forms
@@ -41,7 +42,11 @@ class CodeForm(forms.Form):
         )
 
     def clean_code(self) -> str:
-        code = self.cleaned_data["code"].translate(CODE_SEPARATORS)
+        # Digits as a phone's keyboard may type them: full-width, Arabic-Indic, and so on.
+        code = "".join(
+            str(unicodedata.decimal(char)) if char.isdecimal() else char
+            for char in self.cleaned_data["code"].translate(CODE_SEPARATORS)
+        )
         if not code_is_well_formed(code):
             raise forms.ValidationError(
                 f"Enter the code using digits only: it has {MIN_CODE_LENGTH} to "

@@ -50,6 +50,23 @@ def test_request_id_with_control_characters_is_refused(api):
     assert list(field_errors(response)) == ["request_id"]
 
 
+@pytest.mark.parametrize("number", ["+1 900 555 0100", "0871 234 5678", "+44 909 876 5432"])
+def test_premium_rate_numbers_are_refused_at_the_field(api, number):
+    response = api.post("/v1/customers", {"customer": {**CUSTOMER, "phone_number": number}}, "json")
+
+    assert field_errors(response) == {
+        "customer.phone_number": ["This is a premium-rate number: enter a mobile number."]
+    }
+
+
+def test_the_signup_page_refuses_a_request_id_with_control_characters(client):
+    fields = {"first_name": "Ada", "last_name": "L", "email": "a@example.com"}
+    response = client.post("/", {**fields, "phone_number": "07700900123", "request_id": "\x1b"})
+
+    assert response.status_code == 200
+    assert not Customer.objects.exists()
+
+
 def test_unknown_fields_are_refused_at_every_level(api):
     response = api.post(
         "/v1/customers",

@@ -223,6 +223,16 @@ def test_double_submit_is_counted_once_but_another_code_from_the_same_page_count
     assert (once, twice) == ("2", "1")
 
 
+def test_a_code_typed_in_other_scripts_digits_is_read_as_those_digits(client, sign_up, sms_outbox):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+    arabic_indic = code.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))
+
+    response = submit(client, customer, arabic_indic)
+
+    assert response["Location"] == url("verified", customer)
+
+
 def test_right_code_leads_to_the_success_page(client, sign_up, sms_outbox):
     customer = sign_up()
     code = latest_code(sms_outbox, customer.phone_number)
