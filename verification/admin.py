@@ -173,6 +173,36 @@ class CustomerVerificationAdmin(CustomerAdmin):
             .annotate(current_status=Subquery(latest.values("status")[:1]))
         )
 
+    def delete_model(self, request: HttpRequest, obj: Customer) -> None:
+        self._end_runs_of(request, [obj])
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
+        self._end_runs_of(request, list(queryset))
+        super().delete_queryset(request, queryset)
+
+    def _end_runs_of(self, request: HttpRequest, customers: list[Customer]) -> None:
+        """Cancel, through its workflow, each pending run of customers about to be deleted.
+
+        Else the run would text a customer who is gone, and stay open for its whole window. If
+        Temporal does not answer, the rest are left to end themselves: a run that finds its
+        customer gone ends cancelled at its next step.
+        """
+        reason = f"Customer deleted in the admin by {request.user.get_username()}."
+        pending = Verification.objects.filter(
+            customer__in=customers, status=Verification.Status.PENDING
+        ).values_list("customer_id", flat=True)
+        for customer in [customer for customer in customers if customer.pk in set(pending)]:
+            try:
+                services.verification_cancel(customer=customer, reason=reason)
+            except VerificationRefused:
+                pass  # ended meanwhile
+            except Unavailable:
+                logger.warning(
+                    "Temporal did not answer; runs of deleted customers end on their own."
+                )
+                return
+
     def get_deleted_objects(self, objs, request: HttpRequest):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
         # A customer's runs go with them, although runs cannot be deleted on their own.

@@ -48,7 +48,8 @@ class Verification(models.Model):
         indexes = [models.Index(fields=["customer", "-started_at"])]
 
     def __str__(self) -> str:
-        return f"{self.workflow_id} ({self.get_status_display()})"
+        started = self.started_at.strftime("%Y-%m-%d %H:%M") if self.started_at else "?"
+        return f"{self.workflow_id}, started {started} UTC ({self.get_status_display()})"
 
     @property
     def is_pending(self) -> bool:

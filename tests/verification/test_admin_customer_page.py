@@ -266,3 +266,21 @@ def test_resend_action_past_the_phone_number_limit_is_a_warning(admin_client, se
     assert outcomes[0][1].startswith(
         "Ada Lovelace: Too many codes were sent to this phone number in the last hour."
     )
+
+
+def test_deleting_a_customer_cancels_their_pending_run_through_the_workflow(
+    admin_client, sign_up, sms_outbox, worker
+):
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+    run = Verification.objects.get(customer=customer)
+
+    response = admin_client.post(f"{CHANGELIST}{customer.pk}/delete/", {"post": "yes"})
+
+    async def outcome(client):
+        handle = client.get_workflow_handle(run.workflow_id, run_id=run.run_id)
+        return await handle.result()
+
+    assert response.status_code == 302
+    assert not Customer.objects.filter(pk=customer.pk).exists()
+    assert worker.run(outcome)["state"] == "cancelled"
