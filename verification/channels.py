@@ -57,8 +57,9 @@ class CodeDelivery:
     @property
     def minutes(self) -> int:
         """The code's time to live as people read it: whole minutes, rounded down so that a code
-        never dies sooner than its message says; at least one."""
-        return max(1, self.ttl_seconds // 60)
+        never dies sooner than its message says; 0 under a minute, which messages give in
+        seconds instead."""
+        return self.ttl_seconds // 60
 
 
 class ChannelBackend(Protocol):
@@ -99,6 +100,7 @@ def channel_message_render(name: str, delivery: CodeDelivery) -> str:
         "code": delivery.code,
         "spoken_code": ", ".join(delivery.code),  # "1, 2, 3": read out one digit at a time
         "minutes": delivery.minutes,
+        "seconds": delivery.ttl_seconds,
     }
     return render_to_string(f"{TEMPLATE_DIR}/{name}", context).strip()
 

@@ -38,6 +38,7 @@ from verification.channels import (
     CodeDelivery,
     ProviderError,
     Undeliverable,
+    channel_message_render,
     channel_send,
     contact_redact,
 )
@@ -426,10 +427,21 @@ def test_a_provider_error_quoting_the_number_is_passed_on_masked_and_without_its
 
 
 @pytest.mark.parametrize(
-    ("ttl_seconds", "minutes"), [(30, 1), (60, 1), (119, 1), (120, 2), (210, 3), (600, 10)]
+    ("ttl_seconds", "minutes"), [(30, 0), (60, 1), (119, 1), (120, 2), (210, 3), (600, 10)]
 )
 def test_a_message_never_promises_more_minutes_than_the_code_lives(ttl_seconds, minutes):
     assert delivery(ttl_seconds=ttl_seconds).minutes == minutes
+
+
+def test_a_code_living_under_a_minute_says_so_in_seconds():
+    short = delivery(ttl_seconds=30)
+
+    assert channel_message_render("sms.txt", short).endswith("It expires in 30 s.")
+    assert "It expires in 30 seconds." in channel_message_render("email.txt", short)
+    assert "It expires in 30 seconds." in channel_message_render("email.html", short)
+    assert channel_message_render("sms.txt", delivery(ttl_seconds=90)).endswith(
+        "It expires in 1 min."
+    )
 
 
 def test_email_mask_keeps_the_first_letter_and_the_domain():
