@@ -312,11 +312,14 @@ class WorkflowHarness:
             timeout=timeout,
         )
 
-    def resend(self, channel: Channel | None = None, *, key: str = "") -> ResendCodeResult:
+    def resend(
+        self, channel: Channel | None = None, *, key: str = "", update_id: str | None = None
+    ) -> ResendCodeResult:
         return self._run(
             self.handle.execute_update(
                 RESEND_CODE_UPDATE,
                 ResendCodeInput(channel=channel, idempotency_key=key),
+                id=update_id,
                 result_type=ResendCodeResult,
             )
         )

@@ -132,6 +132,16 @@ def ladder_skipped_channel(run: WorkflowHarness) -> None:
     run.submit(run.code())
 
 
+def keyed_requests(run: WorkflowHarness) -> None:
+    """Idempotency-Keys: a retried code and a retried resend answered once each."""
+    run.start(verify_input(resend_cooldown_seconds=0))
+    run.code()
+    for _ in range(2):
+        run.submit(WRONG, "submit-key-1", key="key-1")
+        run.resend(key="key-2", update_id="resend-key-2")
+    run.submit(run.code(2), "submit-key-3", key="key-3")
+
+
 PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
     path.__name__: path
     for path in (
@@ -149,6 +159,7 @@ PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
         ladder_timeout,
         ladder_customer_choice,
         ladder_skipped_channel,
+        keyed_requests,
     )
 }
 
