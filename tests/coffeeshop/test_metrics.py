@@ -5,8 +5,6 @@ import json
 import os
 import re
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from http.client import HTTPConnection
@@ -19,7 +17,7 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 from rest_framework.test import APIClient
 
-from tests.conftest import wait_for
+from tests.gunicorn import gunicorn_serving
 from tests.temporal_server import free_port
 from tests.test_durability import WorkerProcess, database_url
 from verification.contracts import DeliveryStatus
@@ -290,40 +288,16 @@ def gunicorn(transactional_db, tmp_path) -> Iterator[tuple[str, Path]]:
     One worker process that gunicorn replaces after every 2 requests, so that consecutive
     requests are answered by different processes, whatever the kernel's choice of acceptor.
     """
-    port = free_port()
     multiproc = tmp_path / "prometheus"
     multiproc.mkdir()
     env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "coffeeshop.settings",
-        "DJANGO_READ_DOT_ENV_FILE": "false",
-        "DEBUG": "false",
-        "SECRET_KEY": django_settings.SECRET_KEY,
-        "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": database_url(),
         "METRICS_TOKEN": TOKEN,
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc),
     }
     log = tmp_path / "gunicorn.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "coffeeshop.wsgi"),
-                *("--bind", f"127.0.0.1:{port}", "--workers", "1", "--max-requests", "2"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: b"Booting worker" in log.read_bytes(), timeout=30)
-        yield base, log
-    finally:
-        process.terminate()
-        process.wait(10)
+    with gunicorn_serving(log, env, "--max-requests", "2") as address:
+        yield f"http://{address}", log
 
 
 def test_under_gunicorn_a_scrape_adds_up_the_counts_of_every_process(gunicorn):

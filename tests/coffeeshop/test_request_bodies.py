@@ -3,18 +3,15 @@ with 411, under gunicorn as in-process: never served as an empty body."""
 
 import os
 import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from http.client import HTTPResponse
 from pathlib import Path
 
 import pytest
-from django.conf import settings as django_settings
 from django.test import Client
 
-from tests.conftest import wait_for
+from tests.gunicorn import gunicorn_serving
 from tests.temporal_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -27,37 +24,14 @@ UNKNOWN_CHANNEL = b'{"channel": "pigeon"}'
 def gunicorn(tmp_path) -> Iterator[str]:
     """The web app under gunicorn, as the Dockerfile runs it, with no Temporal behind it; its
     base URL. Nothing a 411 needs is there: the refusal comes before any view."""
-    port = free_port()
+    base = {key: value for key, value in os.environ.items() if not key.startswith("TEMPORAL_")}
     env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("TEMPORAL_")},
-        "DJANGO_SETTINGS_MODULE": "coffeeshop.settings",
-        "DJANGO_READ_DOT_ENV_FILE": "false",
-        "DEBUG": "false",
-        "SECRET_KEY": django_settings.SECRET_KEY,
-        "SECURE_SSL_REDIRECT": "false",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
         "TEMPORAL_REQUEST_TIMEOUT": "2",
     }
-    log = tmp_path / "gunicorn.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "gunicorn", "coffeeshop.wsgi"),
-                *("--bind", f"127.0.0.1:{port}", "--workers", "1"),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(lambda: b"Booting worker" in log.read_bytes(), timeout=30)
-        yield f"127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(10)
+    with gunicorn_serving(tmp_path / "gunicorn.log", env, base=base) as address:
+        yield address
 
 
 def post(address: str, path: str, body: bytes, *, chunked: bool):
