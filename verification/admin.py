@@ -189,10 +189,12 @@ class CustomerVerificationAdmin(CustomerAdmin):
         customer gone ends cancelled at its next step.
         """
         reason = f"Customer deleted in the admin by {request.user.get_username()}."
-        pending = Verification.objects.filter(
-            customer__in=customers, status=Verification.Status.PENDING
-        ).values_list("customer_id", flat=True)
-        for customer in [customer for customer in customers if customer.pk in set(pending)]:
+        pending = set(
+            Verification.objects.filter(
+                customer__in=customers, status=Verification.Status.PENDING
+            ).values_list("customer_id", flat=True)
+        )
+        for customer in [customer for customer in customers if customer.pk in pending]:
             try:
                 services.verification_cancel(customer=customer, reason=reason)
             except VerificationRefused:

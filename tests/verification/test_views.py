@@ -279,14 +279,21 @@ def test_three_wrong_codes_lead_to_the_failure_page_and_start_again_starts_a_new
     assert submit(client, customer, new_code)["Location"] == url("verified", customer)
 
 
-def test_start_again_past_the_daily_limit_says_so_and_starts_nothing(
-    client, settings, sign_up, sms_outbox
-):
+@pytest.fixture
+def failed_at_the_run_limit(client, settings, sign_up, sms_outbox):
+    """A customer whose one run of the day failed on three wrong codes: no more may start."""
     settings.VERIFICATION_MAX_RUNS_PER_DAY = 1
     customer = sign_up()
     code = latest_code(sms_outbox, customer.phone_number)
     for _ in range(3):
         submit(client, customer, wrong_code(code))
+    return customer
+
+
+def test_start_again_past_the_daily_limit_says_so_and_starts_nothing(
+    client, failed_at_the_run_limit
+):
+    customer = failed_at_the_run_limit
 
     response = client.post(url("start-again", customer))
     page = client.get(response["Location"])
@@ -305,14 +312,8 @@ def test_start_again_past_the_daily_limit_says_so_and_starts_nothing(
     assert Verification.objects.filter(customer=customer).count() == 1
 
 
-def test_start_again_comes_back_once_the_run_limit_has_lifted(
-    client, settings, sign_up, sms_outbox
-):
-    settings.VERIFICATION_MAX_RUNS_PER_DAY = 1
-    customer = sign_up()
-    code = latest_code(sms_outbox, customer.phone_number)
-    for _ in range(3):
-        submit(client, customer, wrong_code(code))
+def test_start_again_comes_back_once_the_run_limit_has_lifted(client, failed_at_the_run_limit):
+    customer = failed_at_the_run_limit
     refused = client.post(url("start-again", customer))
     client.get(refused["Location"])  # shows the refusal
     Verification.objects.filter(customer=customer).update(
