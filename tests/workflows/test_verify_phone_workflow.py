@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -51,21 +52,29 @@ def answer(result: SubmitCodeResult) -> tuple[VerificationResult, int]:
     return result.result, result.attempts_remaining
 
 
-def burst(harness: WorkflowHarness, codes: list[str]) -> list[SubmitCodeResult | None]:
+def burst(
+    harness: WorkflowHarness, codes: list[str], *, key: str = ""
+) -> list[SubmitCodeResult | ApplicationError | None]:
     """Submit `codes` all at once, each under its own update id; return the answers in order.
 
-    None stands for a submit that reached Temporal only as the run closed: Temporal aborts it,
-    and the web tier then answers from the database.
+    With `key`, all go under that one Idempotency-Key, as a client reusing it would send them; a
+    refusal is returned as its error. None stands for a submit that reached Temporal only as the
+    run closed: Temporal aborts it, and the web tier then answers from the database.
     """
     start = threading.Barrier(len(codes))
 
-    def submit(index: int, code: str) -> SubmitCodeResult | None:
+    def submit(index: int, code: str) -> SubmitCodeResult | ApplicationError | None:
         start.wait(10)
         try:
+            if key:
+                return harness.submit(code, f"burst-{index}", key=key)
             return harness.submit(code, f"burst-{index}")
         except RPCError as error:
             assert error.status == RPCStatusCode.NOT_FOUND, error
             return None
+        except WorkflowUpdateFailedError as error:
+            assert key and isinstance(error.cause, ApplicationError), error
+            return error.cause
 
     with ThreadPoolExecutor(len(codes)) as pool:
         return list(pool.map(submit, range(len(codes)), codes))
@@ -296,6 +305,24 @@ def test_an_idempotency_key_sent_again_for_another_channel_is_refused_and_sends_
     assert refusal.type == Refusal.IDEMPOTENCY_KEY_REUSED
     assert harness.status().sends_remaining == 3
     assert harness.resend(key="resend-2").sends_remaining == 2
+
+
+def test_one_idempotency_key_sent_at_once_with_different_codes_counts_once(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start()
+    code = harness.code()
+    codes = [f"{900000 + n}" for n in range(BURST)]
+
+    answers = burst(harness, codes, key="reused")
+
+    counted = [a for a in answers if isinstance(a, SubmitCodeResult)]
+    refused = [a for a in answers if isinstance(a, ApplicationError)]
+    assert [answer(a) for a in counted] == [(INCORRECT, 2)]
+    assert {error.type for error in refused} == {Refusal.IDEMPOTENCY_KEY_REUSED}
+    assert len(refused) == BURST - 1
+    assert harness.status().attempts_remaining == 2
+    assert answer(harness.submit(code, key="fresh")) == (SUCCESS, 1)
 
 
 def test_concurrent_wrong_codes_count_exactly_max_attempts_and_a_right_code_after_fails(
