@@ -53,7 +53,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=64 
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "coffeeshop.apps.CoffeeshopAdminConfig",  # Django's admin, with a login throttle
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -161,6 +161,8 @@ REST_FRAMEWORK = {
         "resend": env.str("THROTTLE_RESEND_RATE", default="10/hour"),
         # Failed HTTP Basic logins to /codec/, counted before the password is hashed.
         "codec_login_failures": env.str("THROTTLE_CODEC_LOGIN_FAILURE_RATE", default="10/hour"),
+        # Failed logins to the admin, counted before the password is hashed.
+        "admin_login_failures": env.str("THROTTLE_ADMIN_LOGIN_FAILURE_RATE", default="10/hour"),
     },
 }
 

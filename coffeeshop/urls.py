@@ -9,10 +9,6 @@ from coffeeshop.temporal.codec_api import CodecDecodeApi, CodecEncodeApi
 from coffeeshop.web.health import healthz
 from coffeeshop.web.metrics import metrics
 
-admin.site.site_header = "Coffeeshop admin"
-admin.site.site_title = "Coffeeshop admin"
-admin.site.index_title = "Customers and their phone verifications"
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -1,0 +1,85 @@
+"""The admin site: Django's login, with failed logins limited per client IP."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+LOGIN = "/admin/login/?next=/admin/"
+PASSWORD = "a-long-ops-password"
+
+
+@pytest.fixture
+def staff(db):
+    return get_user_model().objects.create_user("ops", "ops@example.com", PASSWORD, is_staff=True)
+
+
+@pytest.fixture
+def login_failure_rate(settings) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "admin_login_failures": "3/hour",
+        },
+    }
+
+
+@pytest.fixture
+def password_checks(monkeypatch) -> list[str]:
+    """The usernames whose password the login form checked (hashed) during the test."""
+    import django.contrib.auth.forms
+
+    checked: list[str] = []
+    authenticate = django.contrib.auth.forms.authenticate
+
+    def counting(request=None, **credentials):
+        checked.append(credentials["username"])
+        return authenticate(request=request, **credentials)
+
+    monkeypatch.setattr(django.contrib.auth.forms, "authenticate", counting)
+    return checked
+
+
+def log_in(password: str, address: str = "203.0.113.9"):
+    return Client(REMOTE_ADDR=address).post(LOGIN, {"username": "ops", "password": password})
+
+
+def test_failed_logins_are_throttled_per_ip_before_any_password_is_hashed(
+    staff, login_failure_rate, password_checks
+):
+    failures = [log_in(f"guess-{n}").status_code for n in range(3)]
+    throttled = log_in("guess-4")
+    right_password_too = log_in(PASSWORD)
+    elsewhere = log_in(PASSWORD, address="203.0.113.10")
+
+    assert failures == [200, 200, 200]
+    assert throttled.status_code == 429
+    assert 0 < int(throttled["Retry-After"]) <= 3600
+    assert "Too many failed logins from your address" in throttled.content.decode()
+    assert right_password_too.status_code == 429
+    assert elsewhere.status_code == 302
+    assert elsewhere["Location"] == "/admin/"
+    assert password_checks == ["ops"] * 4
+
+
+def test_successful_logins_are_not_counted(staff, login_failure_rate):
+    answers = [log_in(PASSWORD).status_code for _ in range(5)]
+
+    assert answers == [302] * 5
+    assert log_in("a-wrong-guess").status_code == 200
+
+
+def test_the_login_page_itself_is_never_throttled(staff, login_failure_rate):
+    for n in range(4):
+        log_in(f"guess-{n}")
+
+    page = Client(REMOTE_ADDR="203.0.113.9").get(LOGIN)
+
+    assert page.status_code == 200
+    assert "Coffeeshop admin" in page.content.decode()
+
+
+def test_with_no_rate_failed_logins_are_never_refused(staff):
+    answers = [log_in(f"guess-{n}").status_code for n in range(12)]
+
+    assert answers == [200] * 12
