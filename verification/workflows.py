@@ -4,10 +4,15 @@ only activities.
 The attempt count, the current code's hash and its expiry live here and nowhere else; Temporal
 rebuilds them by replay after any crash.
 
-Both activities run as local activities, inside the workflow task that needs them: a send or an
-outcome costs one marker event instead of an activity's three events and a second workflow task.
-A run that is verified right away takes 16 events: 8 for the start with its first code, 8 for the
-right code with its outcome.
+A side effect never runs before the decision it follows is durable. The first code is sent by a
+local activity, inside the first workflow task: the run's start is already in Temporal by then,
+and if that task is lost the send runs again with the same code. Every later send, and the
+outcome record, runs as an ordinary activity. An update's decision (a right code, a resend, a
+cancel) is durable only once the workflow task that accepts it completes, and a local activity
+runs before that: had the Temporal server died in between, the database would say verified, or
+the phone hold a code, that the run never knew about. An ordinary activity is scheduled in that
+same completion, so it runs only once the decision is kept. A run that is verified right away
+takes 8 events for the start with its first code and 13 for the right code with its outcome.
 """
 
 import hmac
@@ -85,6 +90,9 @@ RECONCILE_TIMEOUT = timedelta(minutes=5)
 # Runs that failed to send for good before this patch ended FAILED; a query on such a closed run
 # replays its history, and must still say FAILED, as its row does.
 UNDELIVERABLE_PATCH = "undeliverable-state"
+# Before this patch every send and the outcome record ran as local activities; runs begun then
+# replay that way (see the module docstring for why they no longer do).
+DURABLE_SIDE_EFFECTS_PATCH = "side-effects-after-durable-decisions"
 # What the web tier sends: an HMAC-SHA256 in lower-case hex. Anything else is refused unread, so
 # no malformed input can cost an attempt or reach hmac.compare_digest.
 CODE_HASH = re.compile(r"[0-9a-f]{64}")
@@ -105,6 +113,7 @@ class VerifyPhoneWorkflow:
         self._last_send_requested_at: datetime | None = None
         self._send_requested = False
         self._sending = False
+        self._first_send_started = False
         self._outcome: workflow.ActivityHandle[None] | None = None
         self._message_id = ""
         self._delivery: DeliveryStatus | None = None
@@ -330,25 +339,32 @@ class VerifyPhoneWorkflow:
         self._sending = True
         info = workflow.info()
         deadline = min(SEND_CODE_DEADLINE, self._window_ends_at - workflow.now())
+        send = SendCodeInput(
+            customer_id=self._input.customer_id,
+            workflow_id=info.workflow_id,
+            ttl_seconds=self._input.code_ttl_seconds,
+            run_id=info.run_id,
+            channel=self._channel,
+            send_number=self._sends,
+        )
+        timeouts = {
+            "start_to_close_timeout": SEND_CODE_TIMEOUT,
+            "schedule_to_close_timeout": max(deadline, SEND_CODE_TIMEOUT),
+            "retry_policy": SEND_CODE_RETRY,
+        }
+        first, self._first_send_started = not self._first_send_started, True
         try:
-            sent = await workflow.execute_local_activity(
-                SEND_CODE_ACTIVITY,
-                SendCodeInput(
-                    customer_id=self._input.customer_id,
-                    workflow_id=info.workflow_id,
-                    ttl_seconds=self._input.code_ttl_seconds,
-                    run_id=info.run_id,
-                    channel=self._channel,
-                    send_number=self._sends,
-                ),
-                result_type=SendCodeResult,
-                start_to_close_timeout=SEND_CODE_TIMEOUT,
-                schedule_to_close_timeout=max(deadline, SEND_CODE_TIMEOUT),
-                retry_policy=SEND_CODE_RETRY,
-            )
+            if not first and workflow.patched(DURABLE_SIDE_EFFECTS_PATCH):
+                sent = await workflow.execute_activity(
+                    SEND_CODE_ACTIVITY, send, result_type=SendCodeResult, **timeouts
+                )
+            else:
+                sent = await workflow.execute_local_activity(
+                    SEND_CODE_ACTIVITY, send, result_type=SendCodeResult, **timeouts
+                )
         except FailureError as err:
-            # A local activity's failure may arrive wrapped in an ActivityError or bare (its
-            # ApplicationError, or the timeout that ended its retries).
+            # An activity's failure arrives wrapped in an ActivityError; a local activity's may
+            # also arrive bare (its ApplicationError, or the timeout that ended its retries).
             cause = err.cause if isinstance(err, ActivityError) else err
             if self._state is VerificationState.PENDING and self._skip_channel(cause):
                 return
@@ -409,17 +425,23 @@ class VerifyPhoneWorkflow:
         """Write how the run ended to the database, once; every caller waits until it is done."""
         if self._outcome is None:
             info = workflow.info()
-            self._outcome = workflow.start_local_activity(
+            outcome = RecordOutcomeInput(
+                customer_id=self._input.customer_id,
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+                state=self._state,
+                finished_at=workflow.now(),
+                reason=self._end_reason,
+                channel=self._channel if self._sent else None,
+            )
+            start = (
+                workflow.start_activity
+                if workflow.patched(DURABLE_SIDE_EFFECTS_PATCH)
+                else workflow.start_local_activity
+            )
+            self._outcome = start(
                 RECORD_OUTCOME_ACTIVITY,
-                RecordOutcomeInput(
-                    customer_id=self._input.customer_id,
-                    workflow_id=info.workflow_id,
-                    run_id=info.run_id,
-                    state=self._state,
-                    finished_at=workflow.now(),
-                    reason=self._end_reason,
-                    channel=self._channel if self._sent else None,
-                ),
+                outcome,
                 start_to_close_timeout=RECORD_OUTCOME_TIMEOUT,
                 retry_policy=RECORD_OUTCOME_RETRY,
             )

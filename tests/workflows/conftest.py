@@ -66,8 +66,8 @@ T = TypeVar("T")
 CALL_TIMEOUT = 10.0
 WAIT_TIMEOUT = 10.0
 POLL_INTERVAL = 0.02
-# Below the workflow's 10 s outcome-activity timeout, so a held activity is never retried.
-OUTCOME_HOLD_LIMIT = 8.0
+# Below the workflow's 10 s activity timeouts, so a held activity is never retried.
+HOLD_LIMIT = 8.0
 ACTIVITY_THREADS = 16
 MAX_STUB_CODES = 9
 
@@ -148,7 +148,7 @@ class StubActivities:
     """Stand-ins for the worker's activities under their real names, recording every call.
 
     The n-th code sent is the digit n six times ("111111", "222222", ...), so tests know every
-    code in advance. The outcome activity can be held, which keeps an ended run open.
+    code in advance. A send, or the outcome activity, can be held: called, but not answering.
     """
 
     def __init__(self) -> None:
@@ -161,6 +161,14 @@ class StubActivities:
         self._lock = threading.Lock()
         self._outcome_released = threading.Event()
         self._outcome_released.set()
+        self._sends_released = threading.Event()
+        self._sends_released.set()
+
+    def hold_sends(self) -> None:
+        self._sends_released.clear()
+
+    def release_sends(self) -> None:
+        self._sends_released.set()
 
     def hold_outcome(self) -> None:
         self._outcome_released.clear()
@@ -181,6 +189,7 @@ class StubActivities:
                     raise ApplicationError("The stub has run out of codes.", non_retryable=True)
                 code = str(len(self.codes) + 1) * 6
                 self.codes.append(code)
+            self._sends_released.wait(HOLD_LIMIT)
             return SendCodeResult(
                 code_hash=code_hash(code),
                 expires_at=utcnow() + timedelta(seconds=input.ttl_seconds),
@@ -191,7 +200,7 @@ class StubActivities:
         def record_outcome(input: RecordOutcomeInput) -> None:
             with self._lock:
                 self.outcomes.append(input)
-            self._outcome_released.wait(OUTCOME_HOLD_LIMIT)
+            self._outcome_released.wait(HOLD_LIMIT)
             self.outcome_recorded_at = time.monotonic()
 
         return [send_code, record_outcome]
@@ -223,15 +232,18 @@ class WorkflowHarness:
             self.stubs.channel_failures[channel] = error
 
     def hold_outcome(self) -> None:
-        """Keep the outcome activity waiting, and so the ended run open, until `release_outcome()`.
-
-        The activity runs inside a workflow task, so while it waits the run takes in nothing
-        else: what arrives meanwhile is handled once it is released.
-        """
+        """Keep the outcome activity waiting, and so the ended run open, until released."""
         self.stubs.hold_outcome()
 
     def release_outcome(self) -> None:
         self.stubs.release_outcome()
+
+    def hold_sends(self) -> None:
+        """Keep every later send waiting, after it has made its code, until `release_sends()`."""
+        self.stubs.hold_sends()
+
+    def release_sends(self) -> None:
+        self.stubs.release_sends()
 
     def start(self, input: VerifyPhoneInput | None = None) -> WorkflowHandle:
         """Start the run for `input` (by default `verify_input()`) as signup does, with
@@ -267,6 +279,10 @@ class WorkflowHarness:
     def wait_for_outcome_call(self) -> None:
         """Wait until the outcome activity has been called (and, if held, is waiting)."""
         wait_until(lambda: self.stubs.outcomes)
+
+    def wait_for_send_call(self, number: int) -> None:
+        """Wait until the `number`-th send has been called (and, if held, is waiting)."""
+        wait_until(lambda: len(self.stubs.send_calls) >= number)
 
     def late(self, call: Callable[..., object], *args: object) -> str:
         """What a run that has ended makes of `call(*args)`: "refused:<type>" when a validator
@@ -432,6 +448,7 @@ class WorkflowHarness:
 
     def close(self) -> None:
         self.release_outcome()
+        self.release_sends()
         if self._handle is not None:
             # A run a test left open would wake up later on a queue nobody polls.
             with contextlib.suppress(Exception):

@@ -24,9 +24,13 @@ from tests.workflows.conftest import (
     wait_until_past,
 )
 from verification.contracts import (
+    CANCEL_UPDATE,
+    CODE_SENT_UPDATE,
     CUSTOMER_NOT_FOUND_ERROR,
     INVALID_ARGUMENT_ERROR,
+    RESEND_CODE_UPDATE,
     SMS_UNDELIVERABLE_ERROR,
+    SUBMIT_CODE_UPDATE,
     Channel,
     DeliveryStatus,
     Refusal,
@@ -427,6 +431,80 @@ def test_an_answer_that_ends_the_run_comes_only_after_its_outcome_is_recorded(
     assert harness.stubs.outcome_recorded_at <= answered_at
 
 
+def accepted_update_names(harness: WorkflowHarness) -> list[str]:
+    """The updates the run's history holds as accepted, by name, in order: what Temporal keeps."""
+    accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    return [
+        event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for event in harness.history()
+        if event.event_type == accepted
+    ]
+
+
+def test_a_right_code_is_recorded_only_once_temporal_has_kept_it(harness: WorkflowHarness) -> None:
+    """Had the server died before keeping the update, nothing may say the customer is verified."""
+    harness.start()
+    code = harness.code()
+    harness.hold_outcome()
+
+    verifying = harness.in_background(harness.submit, code)
+    harness.wait_for_outcome_call()
+    kept = accepted_update_names(harness)
+    harness.release_outcome()
+
+    assert kept == [CODE_SENT_UPDATE, SUBMIT_CODE_UPDATE]
+    assert answer(verifying.result(timeout=10)) == (SUCCESS, 2)
+
+
+def test_a_cancel_is_recorded_only_once_temporal_has_kept_it(harness: WorkflowHarness) -> None:
+    harness.start()
+    harness.code()
+    harness.hold_outcome()
+
+    cancelling = harness.in_background(harness.cancel)
+    harness.wait_for_outcome_call()
+    kept = accepted_update_names(harness)
+    harness.release_outcome()
+
+    assert kept == [CODE_SENT_UPDATE, CANCEL_UPDATE]
+    assert cancelling.result(timeout=10).cancelled
+
+
+def test_a_resent_code_goes_out_only_once_temporal_has_kept_the_resend(
+    harness: WorkflowHarness,
+) -> None:
+    """Had the server died before keeping the resend, the phone would hold a code the run lacks."""
+    harness.start(verify_input(resend_cooldown_seconds=0))
+    harness.code()
+    harness.hold_sends()
+
+    resending = harness.in_background(harness.resend)
+    harness.wait_for_send_call(2)
+    kept = accepted_update_names(harness)
+    harness.release_sends()
+
+    assert kept == [CODE_SENT_UPDATE, RESEND_CODE_UPDATE]
+    assert resending.result(timeout=10).sends_remaining == 3
+    assert answer(harness.submit(harness.code(2))) == (SUCCESS, 2)
+
+
+def test_the_code_sent_again_after_an_expired_one_goes_out_only_once_temporal_has_kept_it(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(code_ttl_seconds=1))
+    old = harness.code()
+    wait_until_past(harness.wait_for_status(lambda s: s.code_expires_at).code_expires_at)
+    harness.hold_sends()
+
+    expired = harness.in_background(harness.submit, old)
+    harness.wait_for_send_call(2)
+    kept = accepted_update_names(harness)
+    harness.release_sends()
+
+    assert kept == [CODE_SENT_UPDATE, SUBMIT_CODE_UPDATE]
+    assert answer(expired.result(timeout=10)) == (CODE_EXPIRED, 2)
+
+
 def test_signup_is_answered_once_the_first_code_is_sent_with_its_expiry(
     harness: WorkflowHarness,
 ) -> None:
@@ -441,15 +519,17 @@ def test_signup_is_answered_once_the_first_code_is_sent_with_its_expiry(
     assert started.run_id == harness.handle.result_run_id
 
 
-def test_a_run_verified_at_once_takes_at_most_16_history_events(
+def test_a_run_verified_at_once_takes_at_most_23_history_events(
     harness: WorkflowHarness,
 ) -> None:
+    """8 for the start with its first code, 13 for the right code with its outcome recorded by an
+    activity, and 2 for the DURABLE_SIDE_EFFECTS_PATCH marker."""
     harness.start()
 
     harness.submit(harness.code())
     harness.result()
 
-    assert len(harness.history()) <= 16
+    assert len(harness.history()) <= 23
 
 
 @pytest.mark.parametrize("non_retryable", [True, False], ids=["non-retryable", "retryable"])
