@@ -6,13 +6,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
 
-class ClientIpRateThrottle(ScopedRateThrottle):
-    """At most DEFAULT_THROTTLE_RATES[view.throttle_scope] per client IP; a rate of None is off.
-
-    The client IP is REMOTE_ADDR, or the address TRUSTED_PROXY_COUNT proxies put in
-    X-Forwarded-For (DRF's NUM_PROXIES), so a client cannot pick its own. Views without a
-    `throttle_scope` are not throttled.
-    """
+class ClientIpCounts:
+    """What the throttles below share: the rate for `scope`, its key per client IP, the wait."""
 
     def get_rate(self) -> str | None:
         # Read at each request, not at import, so settings changes (and tests) take effect.
@@ -20,6 +15,24 @@ class ClientIpRateThrottle(ScopedRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+    def wait(self) -> float:
+        """Seconds until enough counted requests expire for the client to be let in again."""
+        # Concurrent requests can all pass the check, leaving more counted than the rate; DRF's
+        # own estimate has no answer then, and a 429 needs its Retry-After.
+        if not 0 < self.num_requests <= len(self.history):
+            return float(self.duration)
+        oldest_blocking = self.history[self.num_requests - 1]
+        return max(1.0, oldest_blocking + self.duration - self.now)
+
+
+class ClientIpRateThrottle(ClientIpCounts, ScopedRateThrottle):
+    """At most DEFAULT_THROTTLE_RATES[view.throttle_scope] per client IP; a rate of None is off.
+
+    The client IP is REMOTE_ADDR, or the address TRUSTED_PROXY_COUNT proxies put in
+    X-Forwarded-For (DRF's NUM_PROXIES), so a client cannot pick its own. Views without a
+    `throttle_scope` are not throttled.
+    """
 
 
 class ScopedThrottled(Throttled):
@@ -30,7 +43,7 @@ class ScopedThrottled(Throttled):
         self.scope = scope
 
 
-class ClientIpFailureThrottle(SimpleRateThrottle):
+class ClientIpFailureThrottle(ClientIpCounts, SimpleRateThrottle):
     """At most DEFAULT_THROTTLE_RATES[scope] failures per client IP; a rate of None is off.
 
     For a check that costs the server dearly whatever its outcome, such as a password hash:
@@ -43,23 +56,8 @@ class ClientIpFailureThrottle(SimpleRateThrottle):
         self.scope = scope
         super().__init__()
 
-    def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-    def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
-
     def throttle_success(self) -> bool:
         return True
-
-    def wait(self) -> float:
-        """Seconds until enough failures expire for the client to be let in again."""
-        # Concurrent attempts can all pass `check` and all fail, leaving more failures than the
-        # rate; DRF's own estimate has no answer then, and a 429 needs its Retry-After.
-        if not 0 < self.num_requests <= len(self.history):
-            return float(self.duration)
-        oldest_blocking = self.history[self.num_requests - 1]
-        return max(1.0, oldest_blocking + self.duration - self.now)
 
     def check(self, request: Request) -> None:
         """Raise ScopedThrottled (429 with Retry-After) if the client has failed too often."""

@@ -8,7 +8,11 @@ from django.test import RequestFactory
 from rest_framework.request import Request
 from rest_framework.test import APIClient
 
-from coffeeshop.web.throttles import ClientIpFailureThrottle, ScopedThrottled
+from coffeeshop.web.throttles import (
+    ClientIpFailureThrottle,
+    ClientIpRateThrottle,
+    ScopedThrottled,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -129,3 +133,15 @@ def test_failure_throttle_is_off_without_a_rate():
     for _ in range(50):
         throttle.failure_record(request)
     throttle.check(request)
+
+
+def test_past_the_rate_by_concurrent_requests_the_answer_still_says_when_to_retry(monkeypatch):
+    monkeypatch.setattr(ClientIpRateThrottle, "timer", lambda self: 10_000.0)
+    # Three requests that passed the check together, against a rate of 2 an hour.
+    cache.set("throttle_signup_127.0.0.1", [9_990.0, 9_980.0, 9_970.0], 3600)
+
+    refused = post("/v1/customers")
+
+    # The second newest (9980) keeps the client out until it is an hour old.
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "3580"
