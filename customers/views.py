@@ -4,6 +4,9 @@ The form's request_id stays the same for one browser (a cookie remembers it), so
 same details twice — a double click, or the back button whether the browser keeps the page or
 fetches it again — finds the customer the first submit created. Different details under a used
 request_id are a new signup, made under a fresh one.
+
+Each POST counts against the client IP's "signup" throttle, the API's counter; past it the
+form comes back as typed, with a 429 that says how long to wait.
 """
 
 import uuid
@@ -14,6 +17,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from coffeeshop.errors import Unavailable
+from coffeeshop.web.pages import throttled_response
+from coffeeshop.web.throttles import ScopedThrottled, client_ip_throttle
 from customers import services
 from customers.errors import CustomerRefused
 from customers.forms import SignupForm
@@ -32,6 +37,13 @@ def customer_signup(request: HttpRequest) -> HttpResponse:
         request_id = _remembered_request_id(request) or str(uuid.uuid4())
         response = render(request, TEMPLATE, {"form": SignupForm.blank(request_id=request_id)})
         return _remember_request_id(response, request_id)
+
+    try:
+        client_ip_throttle(request, scope="signup")
+    except ScopedThrottled as exc:
+        # Nothing is checked or sent: the entries come back as typed, to send again later.
+        form = SignupForm(initial=request.POST.dict())
+        return throttled_response(request, exc, TEMPLATE, {"form": form, "throttled": True})
 
     form = SignupForm(request.POST)
     if not form.is_valid():

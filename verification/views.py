@@ -6,7 +6,8 @@ run is pending, the database once it has ended. The outcome of a POST travels to
 in one session slot (POST, redirect, GET), which a double submit overwrites rather than repeats.
 The code page names the absolute time of each deadline beside its countdown, so a page left
 open without JavaScript never promises what has passed; with it, the page reloads itself when
-the workflow is due to move on.
+the workflow is due to move on. Each form's POST counts against the client IP's throttle of the
+API call that does the same ("verify", "resend").
 """
 
 import math
@@ -23,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from coffeeshop.emails import email_mask
 from coffeeshop.phones import phone_mask
-from coffeeshop.web.pages import unavailable_page
+from coffeeshop.web.pages import throttled_page, unavailable_page
 from customers.models import Customer
 from verification import services
 from verification.contracts import (
@@ -50,6 +51,8 @@ DELIVERY_TEXT = {
 # A notice about the code just typed (wrong or expired): the code input points to it.
 CODE_NOTICE = "code"
 NOTICE_ID = "result"
+
+BACK_TO_CODE_PAGE = "Back to the code page"
 
 # How the code page speaks of each channel.
 CHANNEL_TEXT = {
@@ -83,6 +86,7 @@ CHANNEL_TEXT = {
 @never_cache
 @require_http_methods(["GET", "POST"])
 @unavailable_page(retry_to="verification:verify")
+@throttled_page(scope="verify", back_to="verification:verify", back_text=BACK_TO_CODE_PAGE)
 def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
     """Show the code form with the live figures; on POST let the workflow judge the code."""
     customer = get_object_or_404(Customer, pk=customer_id)
@@ -155,6 +159,7 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @unavailable_page(retry_to="verification:verify")
+@throttled_page(scope="resend", back_to="verification:verify", back_text=BACK_TO_CODE_PAGE)
 def verification_resend(request: HttpRequest, customer_id) -> HttpResponse:
     """Ask the workflow for a new code, then show the code page with what happened.
 

@@ -1,4 +1,5 @@
-"""What every HTML page shares: the 503 page for a dependency that does not answer."""
+"""What every HTML page shares: the 503 page for a dependency that does not answer, and the
+429 page for a form sent past its per-client-IP throttle."""
 
 import functools
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from coffeeshop.web.api_errors import (
     UNAVAILABLE_MESSAGES,
     error_body,
 )
+from coffeeshop.web.text import wait_text
+from coffeeshop.web.throttles import ScopedThrottled, client_ip_throttle
 
 View = Callable[..., HttpResponse]
 
@@ -46,6 +49,41 @@ def unavailable_response(request: HttpRequest, exc: Unavailable, retry_url: str)
     """The 503 page, with Retry-After."""
     response = render(request, "unavailable.html", {"retry_url": retry_url}, status=503)
     response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def throttled_page(*, scope: str, back_to: str, back_text: str) -> Callable[[View], View]:
+    """Count each POST against the client IP's `scope` throttle, the API's counter of that name.
+
+    Every POST that reaches the view counts, whatever its outcome, as the API counts its
+    requests. Past the rate the view does not run and the POST is not counted: the 429 page, with
+    Retry-After, says how long to wait and links back (`back_text`) to the page named `back_to`,
+    reversed with the view's own URL arguments. GETs are never counted.
+    """
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "POST":
+                try:
+                    client_ip_throttle(request, scope=scope)
+                except ScopedThrottled as exc:
+                    back = {"back_url": reverse(back_to, kwargs=kwargs), "back_text": back_text}
+                    return throttled_response(request, exc, "throttled.html", back)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def throttled_response(
+    request: HttpRequest, exc: ScopedThrottled, template: str, context: dict
+) -> HttpResponse:
+    """`template` as a 429, with Retry-After and the wait in words as `wait`."""
+    context = {**context, "wait": wait_text(exc.wait)}
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(exc.wait)
     return response
 
 

@@ -1,5 +1,8 @@
-"""Per-client-IP throttles for the API, counted in the Django cache."""
+"""Per-client-IP throttles for the API and the pages' forms, counted in the Django cache."""
 
+from types import SimpleNamespace
+
+from django.http import HttpRequest
 from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
@@ -41,6 +44,17 @@ class ScopedThrottled(Throttled):
     def __init__(self, wait: float | None, *, scope: str) -> None:
         super().__init__(wait)
         self.scope = scope
+
+
+def client_ip_throttle(request: HttpRequest, *, scope: str) -> None:
+    """Count a request against the client IP's `scope`, in the API's counter for that scope.
+
+    Past the rate raise ScopedThrottled, with the wait, and count nothing: what DRF does for a
+    view whose `throttle_scope` is `scope`. For views that are not DRF's, such as the pages.
+    """
+    throttle = ClientIpRateThrottle()
+    if not throttle.allow_request(request, SimpleNamespace(throttle_scope=scope)):
+        raise ScopedThrottled(throttle.wait(), scope=scope)
 
 
 class ClientIpFailureThrottle(ClientIpCounts, SimpleRateThrottle):

@@ -220,3 +220,59 @@ def test_signup_errors_are_tied_to_their_fields_without_javascript(page_without_
     expect(page.get_by_role("alert")).to_have_text(
         "That code is not right. You have 2 attempts left."
     )
+
+
+def throttle_rates(settings, **rates) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
+    }
+
+
+def test_a_signup_past_the_address_s_rate_comes_back_as_typed_and_says_how_long_to_wait(
+    page, settings, sms_outbox
+):
+    throttle_rates(settings, signup="1/hour")
+    sign_up(page, phone=unique_phone()[0])
+    typed, e164 = unique_phone()
+
+    page.goto("/")
+    page.get_by_label("First name").fill("Grace")
+    page.get_by_label("Last name").fill("Hopper")
+    page.get_by_label("Email address").fill("grace@example.com")
+    page.get_by_label("Mobile phone number").fill(typed)
+    page.get_by_role("button", name="Sign up and text me a code").click()
+
+    notice = page.get_by_role("alert")
+    expect(notice).to_contain_text("Too many signups from your address")
+    expect(notice).to_contain_text(re.compile(r"send the form again in \d+\s(minutes|hour)"))
+    expect(notice).to_be_focused()
+    expect(page).to_have_title("Error: Sign up \u2013 Coffeeshop")
+    for label, value in [
+        ("First name", "Grace"),
+        ("Last name", "Hopper"),
+        ("Email address", "grace@example.com"),
+        ("Mobile phone number", typed),
+    ]:
+        expect(page.get_by_label(label)).to_have_value(value)
+    assert Customer.objects.count() == 1
+    assert sent_codes(sms_outbox, e164) == []
+
+
+def test_a_code_past_the_address_s_rate_leads_back_to_the_code_page_with_no_attempt_used(
+    page, settings, sms_outbox
+):
+    throttle_rates(settings, verify="1/minute")
+    customer = sign_up(page, phone=unique_phone()[0])
+    code = latest_code(sms_outbox, customer.phone_number)
+    enter_code(page, wrong_code(code))
+    expect(page.locator("#attempts-left")).to_have_text("2")
+
+    enter_code(page, code)
+
+    expect(page).to_have_title("Error: Too many requests \u2013 Coffeeshop")
+    expect(page.get_by_role("alert")).to_contain_text("no attempt was used")
+    expect(page.get_by_text("You can try again in a minute.")).to_be_visible()
+    page.get_by_role("link", name="Back to the code page").click()
+    expect(page).to_have_url(url_of("verify", customer))
+    expect(page.locator("#attempts-left")).to_have_text("2")

@@ -1,10 +1,13 @@
-"""Per-client-IP throttles on signup, verify and resend: 429, Retry-After, our error shape."""
+"""Per-client-IP throttles on signup, verify and resend: 429 with Retry-After, our error shape on
+the API, a page on the forms; one budget per address for both."""
 
+import re
 import uuid
 
 import pytest
 from django.core.cache import cache
 from django.test import RequestFactory
+from django.urls import reverse
 from rest_framework.request import Request
 from rest_framework.test import APIClient
 
@@ -13,6 +16,8 @@ from coffeeshop.web.throttles import (
     ClientIpRateThrottle,
     ScopedThrottled,
 )
+from customers.models import Customer
+from tests.conftest import latest_code, live_status, sent_codes, wrong_code
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +150,137 @@ def test_past_the_rate_by_concurrent_requests_the_answer_still_says_when_to_retr
     # The second newest (9980) keeps the client out until it is an hour old.
     assert refused.status_code == 429
     assert refused["Retry-After"] == "3580"
+
+
+# The pages' forms count against the same scopes, in the same counters.
+
+SIGNUP_PAGE = "/"
+
+
+def page_signup(client, n: int = 0, *, meta: dict | None = None, **fields):
+    entries = {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": f"ada{n}@example.com",
+        "phone_number": f"07700 90012{n}",
+        "request_id": f"request-{n}",
+    }
+    return client.post(SIGNUP_PAGE, {**entries, **fields}, **(meta or {}))
+
+
+def page_url(name: str, customer_id) -> str:
+    return reverse(f"verification:{name}", args=[customer_id])
+
+
+def assert_throttled_page(response, *, at_most: int) -> str:
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= at_most
+    html = response.content.decode()
+    assert "<title>Error: " in html
+    return html
+
+
+def test_signup_page_past_the_rate_answers_429_keeps_the_entries_and_sends_nothing(
+    client, worker, sms_outbox
+):
+    answers = [page_signup(client, n).status_code for n in range(2)]
+    refused = page_signup(client, 2)
+
+    assert answers == [302, 302]
+    html = assert_throttled_page(refused, at_most=3600)
+    assert "Too many signups from your address" in html
+    assert re.search(r"send the form again in \d+\xa0minutes\.", html)
+    for kept in ('value="Lovelace"', 'value="ada2@example.com"', 'value="07700 900122"'):
+        assert kept in html
+    assert 'name="request_id" value="request-2"' in html
+    assert Customer.objects.count() == 2
+    assert sent_codes(sms_outbox, "+447700900122") == []
+
+
+def test_page_and_api_share_one_signup_budget_and_refusals_are_not_counted(client):
+    page = page_signup(client, first_name="")  # a field error: counted, as the API's 400s are
+    api = post("/v1/customers")
+
+    assert (page.status_code, api.status_code) == (200, 400)
+    assert_throttled(post("/v1/customers"), at_most=3600)
+    assert_throttled_page(page_signup(client), at_most=3600)
+    assert len(cache.get("throttle_signup_127.0.0.1")) == 2
+
+
+def test_signup_page_counts_each_address_apart_by_the_api_s_rule(client, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+
+    def through_proxy(client_ip: str, invented: str = "6.6.6.6"):
+        # The client may prepend anything; the proxy appends the address it saw.
+        meta = {"HTTP_X_FORWARDED_FOR": f"{invented}, {client_ip}"}
+        return page_signup(client, first_name="", meta=meta).status_code
+
+    answers = [through_proxy("203.0.113.7", invented=f"198.51.100.{n}") for n in range(3)]
+
+    assert answers == [200, 200, 429]
+    assert through_proxy("203.0.113.8") == 200
+    assert post("/v1/customers", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7").status_code == 429
+
+
+def test_another_address_keeps_its_own_budget_on_the_pages(client):
+    for _ in range(2):
+        page_signup(client, first_name="", meta={"REMOTE_ADDR": "203.0.113.1"})
+
+    assert page_signup(client, meta={"REMOTE_ADDR": "203.0.113.1"}).status_code == 429
+    assert (
+        page_signup(client, first_name="", meta={"REMOTE_ADDR": "203.0.113.2"}).status_code == 200
+    )
+
+
+def test_gets_of_the_pages_are_never_throttled_or_counted(client):
+    customer = Customer.objects.create(
+        first_name="Ada", last_name="Lovelace", email="a@example.com", phone_number="+447700900123"
+    )
+    gets = [SIGNUP_PAGE] + [page_url(name, customer.id) for name in ("resend", "start-again")]
+
+    before = [client.get(path).status_code for path in gets * 3]
+    allowed = [page_signup(client, first_name="").status_code for _ in range(2)]
+    after = [client.get(path).status_code for path in gets * 3]
+
+    assert allowed == [200, 200]
+    assert before == after == [200, 302, 302] * 3
+
+
+def test_a_code_sent_past_the_rate_on_the_page_is_not_checked_and_costs_no_attempt(
+    client, sign_up, sms_outbox
+):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+    verify = page_url("verify", customer.id)
+
+    answers = [
+        client.post(verify, {"code": wrong_code(code), "form_key": uuid.uuid4()}),
+        client.post(verify, {"code": "12ab", "form_key": uuid.uuid4()}),  # malformed: counted
+    ]
+    api = post(f"/v1/customers/{customer.id}:verify", {"verification_code": wrong_code(code)})
+    refused = client.post(verify, {"code": code, "form_key": uuid.uuid4()})
+
+    assert [answer.status_code for answer in answers] == [302, 200]
+    assert api.status_code == 200
+    html = assert_throttled_page(refused, at_most=60)
+    assert "no attempt was used" in html
+    assert "You can try again in a minute." in html
+    assert f'href="{verify}">Back to the code page</a>' in html
+    view = live_status(customer)
+    assert view.attempts_remaining == 1
+    assert not Customer.objects.get(pk=customer.pk).phone_verified
+
+
+def test_a_new_code_asked_for_past_the_rate_on_the_page_sends_nothing(client, sign_up, sms_outbox):
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+    resend = page_url("resend", customer.id)
+
+    first = client.post(resend, {"channel": "sms"})  # refused by the cooldown, yet counted
+    refused = client.post(resend, {"channel": "voice"})
+
+    assert first.status_code == 302
+    html = assert_throttled_page(refused, at_most=3600)
+    assert f'href="{page_url("verify", customer.id)}">Back to the code page</a>' in html
+    assert_throttled(post(f"/v1/customers/{customer.id}:resendCode"), at_most=3600)
+    assert len(sent_codes(sms_outbox, customer.phone_number)) == 1
