@@ -7,7 +7,7 @@ in one session slot (POST, redirect, GET), which a double submit overwrites rath
 The code page names the absolute time of each deadline beside its countdown, so a page left
 open without JavaScript never promises what has passed; with it, the page reloads itself when
 the workflow is due to move on. Each form's POST counts against the client IP's throttle of the
-API call that does the same ("verify", "resend").
+API call that does the same ("verify", "resend"; "signup" for "Start again").
 """
 
 import math
@@ -250,6 +250,10 @@ def verification_failed(request: HttpRequest, customer_id) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 @unavailable_page(retry_to="verification:verify")
+# A new run costs what a signup costs, a run and its first text, so it spends the same budget.
+@throttled_page(
+    scope="signup", back_to="verification:failed", back_text="Back to your verification"
+)
 def verification_start_again(request: HttpRequest, customer_id) -> HttpResponse:
     """Start a new run (within the daily limit) and go to its code page.
 

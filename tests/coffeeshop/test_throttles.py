@@ -18,6 +18,7 @@ from coffeeshop.web.throttles import (
 )
 from customers.models import Customer
 from tests.conftest import latest_code, live_status, sent_codes, wrong_code
+from verification.models import Verification
 
 pytestmark = pytest.mark.django_db
 
@@ -284,3 +285,17 @@ def test_a_new_code_asked_for_past_the_rate_on_the_page_sends_nothing(client, si
     assert f'href="{page_url("verify", customer.id)}">Back to the code page</a>' in html
     assert_throttled(post(f"/v1/customers/{customer.id}:resendCode"), at_most=3600)
     assert len(sent_codes(sms_outbox, customer.phone_number)) == 1
+
+
+def test_start_again_on_the_page_spends_the_signup_budget(client):
+    customer = Customer.objects.create(
+        first_name="Ada", last_name="Lovelace", email="a@example.com", phone_number="+447700900123"
+    )
+    post("/v1/customers")
+    page_signup(client, first_name="")
+
+    refused = client.post(page_url("start-again", customer.id))
+
+    html = assert_throttled_page(refused, at_most=3600)
+    assert f'href="{page_url("failed", customer.id)}">Back to your verification</a>' in html
+    assert not Verification.objects.filter(customer=customer).exists()
