@@ -241,17 +241,23 @@ def test_raw_history_shows_payloads_only_without_a_key(encryption, temporal, sig
         assert len(payloads) > 0
         assert all(
             payload["metadata"]["encoding"] == base64.b64encode(ENCODING).decode()
-            for payload in _payload_nodes(_without_local_activity_bookkeeping(raw))
+            for payload in _payload_nodes(_without_sdk_bookkeeping(raw))
         )
 
 
-def _without_local_activity_bookkeeping(raw: dict) -> dict:
-    """The history without the `data` detail of local-activity markers: the SDK's own plain-JSON
-    record of the attempt (sequence number, activity type, times), which carries no data of ours.
-    The activity's result, in `result`, stays in and must be encrypted."""
+def _without_sdk_bookkeeping(raw: dict) -> dict:
+    """The history without what the SDK and Temporal write for themselves, in plain JSON, with no
+    data of ours: the `data` detail of local-activity markers (the attempt's sequence number,
+    activity type, times), patch markers (the patch's name), and the search attribute a patch
+    sets (search attributes are never encoded by a codec). A local activity's result, in
+    `result`, stays in and must be encrypted."""
     events = []
     for event in raw["events"]:
+        if "upsertWorkflowSearchAttributesEventAttributes" in event:
+            continue
         marker = event.get("markerRecordedEventAttributes")
+        if marker and marker["markerName"] == "core_patch":
+            continue
         if marker:
             details = {k: v for k, v in marker["details"].items() if k != "data"}
             event = {**event, "markerRecordedEventAttributes": {**marker, "details": details}}
