@@ -77,9 +77,10 @@ _PRCTL = getattr(ctypes.CDLL(None), "prctl", None) if sys.platform == "linux" el
 
 
 def _die_with_parent() -> None:
-    """In the child: get SIGTERM if the supervisor dies, even by SIGKILL, so nothing is orphaned.
+    """Get SIGTERM if the parent dies, even by SIGKILL, so nothing is orphaned: in the children,
+    when the supervisor dies; in the supervisor, when `make` does.
 
-    Linux only; elsewhere a killed supervisor can leave its children running.
+    Linux only; elsewhere a killed parent can leave its children running.
     """
     if _PRCTL is not None:
         _PRCTL(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -281,6 +282,11 @@ def stop_all(children: list[Child], output: Output, stop: StopRequest) -> None:
 
 
 def run() -> int:
+    # Stop cleanly, as on SIGTERM, if whatever started us dies: `make`, even by SIGKILL.
+    parent = os.getppid()
+    _die_with_parent()
+    if os.getppid() != parent:
+        return 1  # it died before we asked
     os.chdir(ROOT)
     DATA_DIR.mkdir(exist_ok=True)
     output = Output()
