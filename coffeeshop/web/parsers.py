@@ -9,6 +9,10 @@ from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.utils.json import strict_constant
 
+# What a client reads for a body that does not parse. Fixed: Python's own words ("use
+# sys.set_int_max_str_digits()", "decode using utf-8-sig") describe the parser, not the request.
+NOT_JSON_MESSAGE = "The request body is not valid JSON."
+
 
 class PayloadTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -22,7 +26,8 @@ class BoundedJSONParser(BaseParser):
     Unlike DRF's parser it never reads past its own limit (not a JSONParser subclass, so DRF
     hands it the stream rather than Django's size-checked `request.body`), takes UTF-8 only
     (RFC 8259; a charset parameter naming another codec is ignored), and answers 400 for JSON
-    nested too deeply to parse rather than failing with a RecursionError.
+    nested too deeply to parse rather than failing with a RecursionError. Its 400s say what is
+    wrong in a fixed sentence of its own, never in the words of Python's `json` module.
     """
 
     media_type = "application/json"
@@ -38,7 +43,7 @@ class BoundedJSONParser(BaseParser):
             return json.loads(body.decode("utf-8"), parse_constant=strict_constant)
         except UnicodeDecodeError as exc:
             raise ParseError("The request body is not UTF-8.") from exc
-        except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from exc
+        except ValueError as exc:  # a JSONDecodeError, a NaN, an integer past Python's limit
+            raise ParseError(NOT_JSON_MESSAGE) from exc
         except RecursionError as exc:
             raise ParseError("The JSON is nested too deeply.") from exc

@@ -10,6 +10,7 @@ from django.test import Client
 
 from coffeeshop.temporal.client import TemporalUnavailable
 from coffeeshop.web.api_errors import UNAVAILABLE_MESSAGES
+from coffeeshop.web.parsers import NOT_JSON_MESSAGE
 
 pytestmark = pytest.mark.django_db
 
@@ -114,6 +115,17 @@ def test_bodies_over_the_limit_answer_413_unread(client, settings):
 )
 def test_malformed_json_answers_400_never_500(client, body):
     assert_error(client.post("/v1/customers", body, "application/json"), 400, "parse_error")
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["{", '{"a": NaN}', "\ufeff{}", '{"customer": {"id": ' + "9" * 5000 + "}}"],
+    ids=["truncated", "nan", "bom", "5000-digit-number"],
+)
+def test_malformed_json_is_told_in_our_words_not_pythons(client, body):
+    error = assert_error(client.post("/v1/customers", body, "application/json"), 400, "parse_error")
+
+    assert error["message"] == NOT_JSON_MESSAGE
 
 
 def test_charset_parameter_cannot_choose_a_codec(client):
