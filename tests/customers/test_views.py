@@ -183,6 +183,32 @@ def test_unknown_page_is_our_404(client):
     assert "Page not found" in response.content.decode()
 
 
+TOO_MANY_FIELDS = {f"field{n}": "x" for n in range(1200)}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("page", "data"),
+    [
+        ("signup", {**VALID, "first_name": "a" * 100_000}),
+        ("signup", TOO_MANY_FIELDS),
+        ("verify", TOO_MANY_FIELDS),
+    ],
+    ids=["signup-too-large", "signup-too-many-fields", "code-page-too-many-fields"],
+)
+def test_a_form_django_cannot_read_gets_our_own_400_page(client, page, data):
+    customer = Customer.objects.create(**{**VALID, "phone_number": "+447700900123"})
+    path = SIGNUP if page == "signup" else reverse("verification:verify", args=[customer.id])
+
+    response = client.post(path, data)
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "We could not read that form" in html
+    assert "too large or malformed" in html
+    assert "css/site.css" in html and f'href="{SIGNUP}"' in html
+
+
 def test_phone_number_past_its_daily_limit_is_refused_at_the_field(client, settings, worker):
     settings.PHONE_VERIFICATIONS_PER_DAY = 1
     post(client, phone_number="07700 900456")
