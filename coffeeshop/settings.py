@@ -73,7 +73,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Up here, not last, so that answers made before the view runs (a bad Host's 400) carry it.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "coffeeshop.web.bodies.LengthRequiredMiddleware",
+    "coffeeshop.web.bodies.ContentLengthMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

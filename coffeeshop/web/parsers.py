@@ -12,6 +12,8 @@ from rest_framework.utils.json import strict_constant
 # What a client reads for a body that does not parse. Fixed: Python's own words ("use
 # sys.set_int_max_str_digits()", "decode using utf-8-sig") describe the parser, not the request.
 NOT_JSON_MESSAGE = "The request body is not valid JSON."
+# For a body over the limit, here and where a Content-Length over it is refused before reading.
+TOO_LARGE_MESSAGE = "The request body is larger than {limit} bytes."
 
 
 class PayloadTooLarge(APIException):
@@ -38,7 +40,7 @@ class BoundedJSONParser(BaseParser):
         limit = self.max_body_bytes or settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         body = stream.read(limit + 1)
         if len(body) > limit:
-            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+            raise PayloadTooLarge(TOO_LARGE_MESSAGE.format(limit=limit))
         try:
             return json.loads(body.decode("utf-8"), parse_constant=strict_constant)
         except UnicodeDecodeError as exc:

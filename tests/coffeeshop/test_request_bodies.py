@@ -1,8 +1,12 @@
-"""A request body Django cannot read whole, one sent in chunks without a Content-Length, is refused
-with 411, under gunicorn as in-process: never served as an empty body."""
+"""A request body Django cannot read whole is refused before it is read, under gunicorn as
+in-process: one sent in chunks without a Content-Length with 411 (never served as an empty body),
+one declared larger than the view reads with 413 (never waited for), a Content-Length that is no
+number with 400."""
 
+import json
 import os
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from http.client import HTTPResponse
@@ -11,6 +15,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
+from coffeeshop.temporal.codec_api import CODEC_MAX_BODY_BYTES
 from tests.gunicorn import gunicorn_serving
 from tests.temporal_server import free_port
 
@@ -34,8 +39,9 @@ def gunicorn(tmp_path) -> Iterator[str]:
         yield address
 
 
-def post(address: str, path: str, body: bytes, *, chunked: bool):
-    """(status, headers, body) of a real POST, its body in chunks of 8 bytes or whole.
+def post(address: str, path: str, body: bytes, *, chunked: bool, declared: int | None = None):
+    """(status, headers, body) of a real POST, its body in chunks of 8 bytes or whole, declaring
+    its length, or `declared` bytes.
 
     The request goes out in one write, so the server has it all in its first read.
     """
@@ -46,10 +52,10 @@ def post(address: str, path: str, body: bytes, *, chunked: bool):
         chunks = [body[start : start + 8] for start in range(0, len(body), 8)]
         payload = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks) + b"0\r\n\r\n"
     else:
-        head.append(f"Content-Length: {len(body)}")
+        head.append(f"Content-Length: {len(body) if declared is None else declared}")
         payload = body
     request = ("\r\n".join([*head, "Connection: close", "", ""])).encode() + payload
-    with socket.create_connection((host, int(port)), timeout=30) as sock:
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(request)
         response = HTTPResponse(sock)
         response.begin()
@@ -73,6 +79,75 @@ def test_under_gunicorn_a_chunked_body_answers_411_in_json_and_reaches_no_view(g
     # The same body with its length is read: its channel is refused.
     assert whole[0] == 400, whole[2]
     assert b"channel" in whole[2]
+
+
+def test_under_gunicorn_a_body_declared_too_large_answers_413_at_once(gunicorn):
+    # It says 100 GB and sends 10 bytes: read, it would be waited for until gunicorn's timeout.
+    started = time.monotonic()
+    status, headers, body = post(
+        gunicorn, "/v1/customers", b'{"a": "b"}', chunked=False, declared=99999999999
+    )
+    elapsed = time.monotonic() - started
+
+    assert status == 413, body
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body)["error"] == {
+        "code": "payload_too_large",
+        "message": "The request body is larger than 65536 bytes.",
+    }
+    assert elapsed < 5
+
+
+@pytest.mark.parametrize(
+    ("path", "length"),
+    [
+        ("/v1/customers", "1025"),
+        (f"/v1/customers/{uuid.uuid4()}:verify", "1025"),
+        ("/v1/customers", "9" * 5000),  # more digits than int() takes
+        ("/", "1025"),
+    ],
+)
+def test_a_body_declared_over_the_limit_answers_413_before_any_view(settings, path, length):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    # The test client reads what it is given; the header alone says the body is larger.
+    response = Client().post(path, b"{}", "application/json", CONTENT_LENGTH=length)
+
+    assert response.status_code == 413
+    if path.startswith("/v1/"):
+        assert response.json()["error"] == {
+            "code": "payload_too_large",
+            "message": "The request body is larger than 1024 bytes.",
+        }
+    else:
+        assert "We could not read that form" in response.content.decode()
+
+
+def test_the_codec_takes_bodies_up_to_its_own_larger_limit(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    body = b'{"payloads": []}'.ljust(CODEC_MAX_BODY_BYTES)
+    over = str(len(body) + 1)
+
+    within = Client().post("/codec/encode", body, "application/json")
+    beyond = Client().post("/codec/encode", body, "application/json", CONTENT_LENGTH=over)
+
+    assert within.status_code == 401  # past the size check, refused for want of a login
+    assert beyond.status_code == 413
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "1e3", "+5", "\u0663"])
+def test_a_content_length_that_is_no_number_of_bytes_answers_400(length):
+    form = "application/x-www-form-urlencoded"
+
+    api = Client().post("/v1/customers", b"{}", "application/json", CONTENT_LENGTH=length)
+    page = Client().post("/", b"first_name=Ada", form, CONTENT_LENGTH=length)
+
+    assert api.status_code == 400
+    assert api.json()["error"] == {
+        "code": "bad_request",
+        "message": "The Content-Length header is not a number of bytes.",
+    }
+    assert page.status_code == 400
+    assert "We could not read that form" in page.content.decode()
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
