@@ -2,6 +2,7 @@
 
 from django import forms
 
+from coffeeshop.web.forms import PageForm
 from customers.serializers import NAME_MAX_LENGTH, REQUEST_ID_MAX_LENGTH, CustomerInputSerializer
 from customers.validators import validate_no_control_characters
 
@@ -11,8 +12,11 @@ CUSTOMER_FIELDS = ("first_name", "last_name", "email", "phone_number")
 FIELD_MESSAGES = {"control": "{label} cannot contain control characters, such as line breaks."}
 
 
-class SignupForm(forms.Form):
-    """First name, last name, email and phone, plus the request_id that makes a resubmit safe."""
+class SignupForm(PageForm):
+    """First name, last name, email and phone, plus the request_id that makes a resubmit safe.
+
+    A request_id it refuses (changed by hand) is replaced by its `initial` one.
+    """
 
     first_name = forms.CharField(
         label="First name",

@@ -45,7 +45,8 @@ def customer_signup(request: HttpRequest) -> HttpResponse:
         form = SignupForm(initial=request.POST.dict())
         return throttled_response(request, exc, TEMPLATE, {"form": form, "throttled": True})
 
-    form = SignupForm(request.POST)
+    # A request_id the form refuses gives way to this browser's, if it has one.
+    form = SignupForm(request.POST, initial={"request_id": _remembered_request_id(request)})
     if not form.is_valid():
         return render(request, TEMPLATE, {"form": form})
     data = form.cleaned_data

@@ -6,13 +6,14 @@ import uuid
 from django import forms
 from django.utils.crypto import salted_hmac
 
+from coffeeshop.web.forms import PageForm
 from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH, code_is_well_formed
 
 SUBMIT_KEY_SALT = "coffeeshop.verification.page-submit"
 CODE_SEPARATORS = str.maketrans("", "", " -\u00a0")
 
 
-class CodeForm(forms.Form):
+class CodeForm(PageForm):
     """One code, plus a key minted for each page render so a double submit counts once."""
 
     code = forms.CharField(
@@ -29,11 +30,12 @@ class CodeForm(forms.Form):
             }
         ),
     )
-    form_key = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    # A new key for each render: a blank form's, and one that replaces a key it refused.
+    form_key = forms.UUIDField(widget=forms.HiddenInput, required=False, initial=uuid.uuid4)
 
     @classmethod
     def blank(cls) -> "CodeForm":
-        return cls(initial={"form_key": uuid.uuid4()})
+        return cls()
 
     def mark_code_refused(self, *, described_by: str) -> None:
         """Mark the code input invalid, described by the element (a notice) saying why."""

@@ -115,6 +115,27 @@ def test_invalid_post_keeps_the_entries_and_the_request_id(client):
     assert 'value="Lovelace"' in html
 
 
+def error_summary(html: str) -> list[str]:
+    summary = re.search(r'<div class="error-summary".*?</ul>', html, re.S)
+    return re.findall(r"<li>(.*?)</li>", summary[0]) if summary else []
+
+
+@pytest.mark.parametrize("request_id", ["x" * 101, "form\x01one"], ids=["too-long", "control"])
+def test_a_changed_request_id_is_told_in_the_summary_and_replaced(client, worker, request_id):
+    remembered = rendered_request_id(client.get(SIGNUP))
+
+    response = post(client, request_id=request_id)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert error_summary(html) == ["The form was changed or has expired. Please send it again."]
+    assert rendered_request_id(response) == remembered
+    assert Customer.objects.count() == 0
+    again = post(client, request_id=rendered_request_id(response))
+    assert again.status_code == 302
+    assert Customer.objects.get().request_id == remembered
+
+
 def test_valid_signup_creates_the_customer_starts_verification_and_redirects(client, worker):
     response = post(client)
 

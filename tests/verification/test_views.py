@@ -131,6 +131,28 @@ def test_each_render_carries_a_new_form_key(client, sign_up):
     assert len(keys) == 2
 
 
+def error_summary(html: str) -> list[str]:
+    summary = re.search(r'<div class="error-summary".*?</ul>', html, re.S)
+    return re.findall(r"<li>(.*?)</li>", summary[0]) if summary else []
+
+
+def test_a_changed_form_key_is_told_in_the_summary_and_counts_no_attempt(
+    client, sign_up, sms_outbox
+):
+    customer = sign_up()
+    code = latest_code(sms_outbox, customer.phone_number)
+
+    response = submit(client, customer, wrong_code(code), key="not-a-uuid")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert error_summary(html) == ["The form was changed or has expired. Please send it again."]
+    assert uuid.UUID(form_key(html))  # a fresh key in its place: sent again, the form works
+    assert attempts_left(html) == "3"
+    again = submit(client, customer, code, key=form_key(html))
+    assert again["Location"] == url("verified", customer)
+
+
 @pytest.mark.parametrize(
     ("debug", "backend", "shown"),
     [(True, "console", True), (False, "console", False), (True, "locmem", False)],
