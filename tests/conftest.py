@@ -46,6 +46,20 @@ def temporal(settings, temporal_server: TemporalDevServer) -> TemporalDevServer:
     return temporal_server
 
 
+@pytest.fixture
+def temporal_server_own(settings, tmp_path) -> Iterator[TemporalDevServer]:
+    """A dev server of this test's own, which it may kill or pause; the app is pointed at it."""
+    server = TemporalDevServer(tmp_path / "temporal-own.db")
+    server.start()
+    settings.TEMPORAL_ADDRESS = server.address
+    settings.TEMPORAL_NAMESPACE = "default"
+    settings.TEMPORAL_TASK_QUEUE = f"test-{uuid.uuid4()}"
+    yield server
+    if server.running:
+        server.resume()
+    server.stop()
+
+
 class BackgroundWorker:
     """A real Temporal worker on its own thread and event loop, as in the worker process."""
 

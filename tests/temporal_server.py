@@ -166,6 +166,14 @@ class TemporalDevServer:
                 self._process.wait(timeout=STOP_TIMEOUT)
         self.kill()
 
+    def pause(self) -> None:
+        """SIGSTOP the server: it keeps its connections open and answers nothing, as if hung."""
+        self._signal_group(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT a paused server."""
+        self._signal_group(signal.SIGCONT)
+
     def restart(self) -> None:
         """Start again on the same ports and database file, killing the old process if alive."""
         self.kill()

@@ -12,6 +12,7 @@ open; the database is read only once Temporal says the run has closed.
 """
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -168,6 +169,13 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
             except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.CancelledError):
                 run_id = None  # cut off before Temporal answered: ask it
             return run_id or await _verification_run_id(client, workflow_id), None
+        except RPCError:
+            # Temporal refused the start (or is gone). The operation keeps the same error for
+            # `workflow_handle()`; read there, it is not logged again, with a traceback, as a
+            # "Future exception was never retrieved" when the operation is collected.
+            with contextlib.suppress(RPCError):
+                await operation.workflow_handle()
+            raise
         return status.run_id, status
 
     try:

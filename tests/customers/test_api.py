@@ -1,10 +1,13 @@
 """The /v1/customers routes: shapes, idempotent create, field errors, and the 503 path."""
 
+import gc
+import logging
 import uuid
 
 import pytest
 from rest_framework.test import APIClient
 
+from coffeeshop.temporal.client import gateway
 from customers.models import Customer
 from tests.conftest import wait_for
 from verification.models import Verification
@@ -113,6 +116,25 @@ def test_temporal_down_answers_503_and_leaves_no_customer_without_request_id(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "temporal_unavailable"
     assert Customer.objects.count() == 0
+
+
+def test_a_signup_cut_off_by_temporal_going_away_leaves_no_unread_error_in_the_log(
+    api, temporal_server_own, caplog
+):
+    async def connect(client):
+        return None
+
+    gateway.call(connect)  # connected while Temporal was up: its calls now fail, not its connect
+    temporal_server_own.kill()
+    # A record of the 503 would keep its error, and with it the failed start, alive.
+    caplog.set_level(logging.ERROR, logger="coffeeshop.web.api_errors")
+
+    response = create(api)
+    gc.collect()  # asyncio reports an error nobody read when its future is collected
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "temporal_unavailable"
+    assert not [record for record in caplog.records if record.name == "asyncio"]
 
 
 def test_retry_after_503_with_the_same_request_id_finishes_the_job(api, settings, temporal):
