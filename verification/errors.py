@@ -38,16 +38,19 @@ REFUSAL_STATUS = {
 
 
 class RequestNotAnswered(TemporalUnavailable):
-    """Temporal took a code or a resend, but no worker answered it in time.
+    """A code or a resend that Temporal, or the worker behind it, did not answer in time.
 
-    Temporal keeps the request until a worker comes back, which may then carry it out: unlike
-    other outages, the request may already be on its way, and only a retry under the same
-    Idempotency-Key is sure not to count or send twice.
+    The web tier cannot tell which: a Temporal server that hangs and a worker that is away both
+    leave the update unanswered until the time bound. Either may still carry it out (Temporal
+    keeps an update it has taken until a worker comes back): unlike other outages, the request
+    may already be on its way, and only a retry under the same Idempotency-Key is sure not to
+    count or send twice.
     """
 
     public_message = (
-        "No worker answered in time. The request may still be carried out when one does: "
-        "retry with the same Idempotency-Key to get its answer without it being carried out twice."
+        "Temporal or its worker did not answer in time. The request may still be carried out "
+        "once they do: retry with the same Idempotency-Key to get its answer without it being "
+        "carried out twice."
     )
 
 

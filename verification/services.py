@@ -360,14 +360,16 @@ def _verification_update(operation: Callable[[Client], Awaitable[T]]) -> T:
     """Run an update through the gateway, turning Temporal's answers into ours.
 
     A rejected update becomes the VerificationRefused its validator named; a closed or missing
-    run becomes _RunClosed; no worker answering in time becomes TemporalUnavailable. Temporal
-    keeps an update it has taken until a worker comes back, so that one may still be carried out
-    later: RequestNotAnswered says so.
+    run becomes _RunClosed. An update not answered in time, by a worker or by Temporal itself
+    (the two look alike from here), becomes RequestNotAnswered: Temporal keeps an update it has
+    taken until a worker comes back, so that one may still be carried out later.
     """
     try:
         return gateway.call(operation)
     except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        raise RequestNotAnswered("No worker answered the update in time.") from exc
+        raise RequestNotAnswered(
+            "Temporal or its worker did not answer the update in time."
+        ) from exc
     except WorkflowUpdateFailedError as exc:
         raise _verification_refusal(exc) from exc
     except RPCError as exc:

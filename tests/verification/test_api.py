@@ -6,7 +6,9 @@ import uuid
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
+from coffeeshop.temporal.client import gateway
 from tests.conftest import latest_code, live_status, sent_codes, wait_for, wrong_code
+from verification.errors import RequestNotAnswered
 from verification.models import Verification
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -150,11 +152,33 @@ def test_no_worker_answers_503_in_bound_and_the_retry_is_not_counted_twice(
 
     assert signup.verification.state == "pending" and signup.verification.code_expires_at is None
     assert stalled.status_code == 503
-    assert stalled.json()["error"]["code"] == "temporal_unavailable"
+    assert stalled.json()["error"] == {
+        "code": "temporal_unavailable",
+        "message": RequestNotAnswered.public_message,  # the same words as for a hung server
+    }
     assert elapsed < 5
     assert retried.status_code == 200
     assert retried.json()["attempts_remaining"] == 2
     assert status(api, customer.id)["attempts_remaining"] == 2
+
+
+def test_a_hung_temporal_server_is_not_blamed_on_the_worker(api, settings, temporal_server_own):
+    async def connect(client):
+        return None
+
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+    gateway.call(connect)
+    temporal_server_own.pause()  # it holds every connection open and answers nothing
+
+    started = time.monotonic()
+    response = verify(api, uuid.uuid4(), "1234", key="attempt-1")
+    elapsed = time.monotonic() - started
+
+    error = response.json()["error"]
+    assert response.status_code == 503
+    assert error == {"code": "temporal_unavailable", "message": RequestNotAnswered.public_message}
+    assert error["message"].startswith("Temporal or its worker did not answer in time.")
+    assert elapsed < 5
 
 
 def test_resend_during_the_cooldown_answers_429_with_retry_after(api, customer, sms_outbox):
