@@ -3,11 +3,12 @@
 model instances, and are safe to retry."""
 
 import functools
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import ParamSpec, TypeVar
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -28,6 +29,8 @@ from verification.contracts import (
 )
 from verification.reconciliation import verifications_reconcile
 
+logger = logging.getLogger(__name__)
+
 CODES_SENT_METRIC = "coffeeshop_verification_codes_sent"
 
 P = ParamSpec("P")
@@ -35,17 +38,38 @@ R = TypeVar("R")
 
 
 def _fresh_connections(fn: Callable[P, R]) -> Callable[P, R]:
-    """Drop stale or broken DB connections before and after, as Django does around requests."""
+    """Drop stale or broken DB connections before and after, as Django does around requests;
+    after any exception, roll back and drop this thread's connections, so a retry starts clean."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        close_old_connections()
         try:
-            return fn(*args, **kwargs)
-        finally:
             close_old_connections()
+            result = fn(*args, **kwargs)
+        except BaseException:
+            # The worker cancels a timed-out activity by raising in its thread, wherever it is:
+            # even between SQLite's BEGIN IMMEDIATE and Django noting the transaction, which
+            # leaves a connection holding the write lock that close_old_connections would keep.
+            with activity.shield_thread_cancel_exception():
+                _connections_discard()
+            raise
+        with activity.shield_thread_cancel_exception():
+            close_old_connections()
+        return result
 
     return wrapper
+
+
+def _connections_discard() -> None:
+    """Close this thread's connections, rolling back whatever they had open, and forget them:
+    the next query opens a new one, free of any half-updated transaction state."""
+    for connection in connections.all(initialized_only=True):
+        try:
+            connection.close()
+        except Exception:
+            logger.warning("Closing a database connection failed", exc_info=True)
+        finally:
+            del connections[connection.alias]
 
 
 @activity.defn(name=SEND_CODE_ACTIVITY)
