@@ -9,11 +9,13 @@ befell, in the words of `verification.errors`; nothing here raises at the user.
 """
 
 import logging
+import uuid
 from collections.abc import Callable
 from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
 from django.utils import formats, timezone
@@ -174,36 +176,48 @@ class CustomerVerificationAdmin(CustomerAdmin):
         )
 
     def delete_model(self, request: HttpRequest, obj: Customer) -> None:
-        self._end_runs_of(request, [obj])
+        pending = self._pending_runs_of([obj])
         super().delete_model(request, obj)
+        self._end_runs_after_commit(request, pending)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
-        self._end_runs_of(request, list(queryset))
+        pending = self._pending_runs_of(list(queryset))
         super().delete_queryset(request, queryset)
+        self._end_runs_after_commit(request, pending)
 
-    def _end_runs_of(self, request: HttpRequest, customers: list[Customer]) -> None:
-        """Cancel, through its workflow, each pending run of customers about to be deleted.
-
-        Else the run would text a customer who is gone, and stay open for its whole window. If
-        Temporal does not answer, the rest are left to end themselves: a run that finds its
-        customer gone ends cancelled at its next step.
-        """
-        reason = f"Customer deleted in the admin by {request.user.get_username()}."
-        pending = set(
-            Verification.objects.filter(
-                customer__in=customers, status=Verification.Status.PENDING
-            ).values_list("customer_id", flat=True)
+    def _pending_runs_of(self, customers: list[Customer]) -> list[uuid.UUID]:
+        """The customers, of those about to be deleted, with a run that may still be open."""
+        pending = Verification.objects.filter(
+            customer__in=customers, status=Verification.Status.PENDING
         )
-        for customer in [customer for customer in customers if customer.pk in pending]:
-            try:
-                services.verification_cancel(customer=customer, reason=reason)
-            except VerificationRefused:
-                pass  # ended meanwhile
-            except Unavailable:
-                logger.warning(
-                    "Temporal did not answer; runs of deleted customers end on their own."
-                )
-                return
+        return list(set(pending.values_list("customer_id", flat=True)))
+
+    def _end_runs_after_commit(self, request: HttpRequest, customer_ids: list[uuid.UUID]) -> None:
+        """Cancel, through its workflow, the open run of each deleted customer, once the delete
+        has committed; else the run would stay open for its whole window.
+
+        Never inside the delete's transaction: the cancel waits for the worker to record the
+        outcome, which on SQLite needs the write lock that transaction holds. Deleting first is
+        also the order that texts nobody: from the commit on, a run's next send finds its
+        customer gone and ends the run cancelled, so if Temporal does not answer here the runs
+        end on their own. Cancelling first would leave a window for "Start again" to begin a run
+        that the delete then orphans.
+        """
+        if not customer_ids:
+            return
+        reason = f"Customer deleted in the admin by {request.user.get_username()}."
+
+        def end_runs() -> None:
+            for customer_id in customer_ids:
+                try:
+                    services.verification_cancel_orphaned(customer_id=customer_id, reason=reason)
+                except Unavailable:
+                    logger.warning(
+                        "Temporal did not answer; runs of deleted customers end on their own."
+                    )
+                    return
+
+        transaction.on_commit(end_runs, robust=True)
 
     def get_deleted_objects(self, objs, request: HttpRequest):
         deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)

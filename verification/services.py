@@ -298,6 +298,22 @@ def verification_cancel(*, customer: Customer, reason: str = "") -> CancelResult
         return CancelResult(cancelled=False, state=VerificationState(verification.status))
 
 
+def verification_cancel_orphaned(*, customer_id: uuid.UUID, reason: str = "") -> bool:
+    """End as cancelled, through its workflow, the open run of a customer deleted already; say
+    whether there was one. Nothing is recorded: the customer's rows went with them."""
+    workflow_id = workflow_id_for(str(customer_id))
+
+    async def cancel(client: Client) -> CancelResult:
+        return await client.get_workflow_handle(workflow_id).execute_update(
+            CANCEL_UPDATE, CancelInput(reason=reason), result_type=CancelResult
+        )
+
+    try:
+        return _verification_update(cancel).cancelled
+    except _RunClosed:
+        return False
+
+
 def verification_start_again(*, customer: Customer) -> tuple[VerificationView, bool]:
     """Start a new run once the last one has ended; return (its view, started).
 

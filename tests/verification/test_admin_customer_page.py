@@ -2,6 +2,7 @@
 and actions that report each outcome once, naming its customers, and never raise."""
 
 import re
+import time
 
 import pytest
 
@@ -284,3 +285,58 @@ def test_deleting_a_customer_cancels_their_pending_run_through_the_workflow(
     assert response.status_code == 302
     assert not Customer.objects.filter(pk=customer.pk).exists()
     assert worker.run(outcome)["state"] == "cancelled"
+
+
+def test_deleting_a_customer_waits_on_no_run_inside_its_transaction_and_leaves_writes_free(
+    admin_client, settings, sign_up, sms_outbox, worker, caplog
+):
+    # On SQLite the admin's transaction holds the write lock, which the run's cancel waits on
+    # the worker to take: cancelling inside it stalled the delete, then locked out every writer.
+    settings.TEMPORAL_REQUEST_TIMEOUT = 5
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+    run = Verification.objects.get(customer=customer)
+
+    started = time.monotonic()
+    response = admin_client.post(f"{CHANGELIST}{customer.pk}/delete/", {"post": "yes"})
+    took = time.monotonic() - started
+
+    async def outcome(client):
+        return await client.get_workflow_handle(run.workflow_id, run_id=run.run_id).result()
+
+    assert response.status_code == 302
+    assert "Temporal did not answer" not in caplog.text
+    assert took < settings.TEMPORAL_REQUEST_TIMEOUT
+    assert worker.run(outcome)["state"] == "cancelled"
+    other = sign_up()
+    answer = services.verification_submit_code(
+        customer_id=other.id, code=latest_code(sms_outbox, other.phone_number)
+    )
+    assert answer.result == "VERIFICATION_RESULT_SUCCESS"
+    assert recorded_status(other) == "verified"
+
+
+def test_deleting_customers_with_the_bulk_action_cancels_their_pending_runs(
+    admin_client, sign_up, sms_outbox, worker
+):
+    customers = [sign_up(), sign_up(first_name="Alan")]
+    runs = [Verification.objects.get(customer=customer) for customer in customers]
+
+    response = admin_client.post(
+        CHANGELIST,
+        {
+            "action": "delete_selected",
+            "post": "yes",
+            "_selected_action": [str(customer.pk) for customer in customers],
+        },
+    )
+
+    def outcome(run):
+        async def result(client):
+            return await client.get_workflow_handle(run.workflow_id, run_id=run.run_id).result()
+
+        return result
+
+    assert response.status_code == 302
+    assert not Customer.objects.exists()
+    assert [worker.run(outcome(run))["state"] for run in runs] == ["cancelled", "cancelled"]
