@@ -45,36 +45,47 @@ def _sends_per_hour() -> _Window:
 def phone_limits_hit_start(*, phone_number: str, start_key: str | None = None) -> bool:
     """Count a new verification and its first text, or refuse; return whether this call counted.
 
-    A start tried again under the same `start_key` (the customer and the run it follows) is
-    counted once: a signup retried with its request_id, or sent twice at once, starts one run.
+    A start tried again to the same number under the same `start_key` (the customer and the run
+    it follows) is counted once: a signup retried with its request_id, or sent twice at once,
+    starts one run.
     """
     return _hit(
-        phone_number, [_starts_per_day(), _sends_per_hour()], token=_token("start", start_key)
+        phone_number,
+        [_starts_per_day(), _sends_per_hour()],
+        token=_token("start", phone_number, start_key),
     )
 
 
 def phone_limits_hit_send(*, phone_number: str, request_key: str | None = None) -> bool:
     """Count one more text to the number, or refuse; return whether this call counted one.
 
-    A request retried under the same `request_key` (its Idempotency-Key) is counted once: the
-    workflow answers the retry without sending again, so it must not use up the hour either.
+    A request retried to the same number under the same `request_key` (its Idempotency-Key, with
+    the customer and the run it was sent to) is counted once: the workflow answers the retry
+    without sending again, so it must not use up the hour either. The same key sent for another
+    customer or run reaches a workflow that sends, so it counts again.
     """
-    return _hit(phone_number, [_sends_per_hour()], token=_token("request", request_key))
+    return _hit(
+        phone_number, [_sends_per_hour()], token=_token("request", phone_number, request_key)
+    )
 
 
 def phone_limits_refund_start(*, phone_number: str, start_key: str | None = None) -> None:
     """Give back a counted start, when the verification could not be started after all."""
-    _refund(phone_number, [_starts_per_day(), _sends_per_hour()], token=_token("start", start_key))
+    _refund(
+        phone_number,
+        [_starts_per_day(), _sends_per_hour()],
+        token=_token("start", phone_number, start_key),
+    )
 
 
 def phone_limits_refund_send(*, phone_number: str, request_key: str | None = None) -> None:
     """Give back the text counted last, when no text was sent after all."""
-    _refund(phone_number, [_sends_per_hour()], token=_token("request", request_key))
+    _refund(phone_number, [_sends_per_hour()], token=_token("request", phone_number, request_key))
 
 
-def _token(kind: str, key: str | None) -> str | None:
-    """The cache key marking a keyed request as counted already."""
-    return f"phone-limit:{kind}:{_digest(key)}" if key else None
+def _token(kind: str, phone_number: str, key: str | None) -> str | None:
+    """The cache key marking a keyed request to this number as counted already."""
+    return f"phone-limit:{kind}:{_digest(f'{phone_number} {key}')}" if key else None
 
 
 def _refund(phone_number: str, windows: list[_Window], *, token: str | None = None) -> None:

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import TypeVar
 
 from django.conf import settings
+from django.db.models import OuterRef, Subquery
 from temporalio.client import (
     Client,
     WithStartWorkflowOperation,
@@ -119,8 +120,9 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
     """
     if not phone_region_allowed(customer.phone_number, settings.PHONE_ALLOWED_REGIONS):
         raise VerificationRefused(Refusal.PHONE_REGION_NOT_ALLOWED)
-    # One key per run this call may start: the first, or the one after `after_run_id`.
-    start_key = f"{customer.id}:{after_run_id or 'first'}"
+    # One key per run this call may start: the first, or the one after `after_run_id`, of this
+    # customer (not of an earlier one, deleted, whose id was used again).
+    start_key = f"{customer.id}:{customer.created_at.isoformat()}:{after_run_id or 'first'}"
     counted = limits.phone_limits_hit_start(phone_number=customer.phone_number, start_key=start_key)
     workflow_id = workflow_id_for(str(customer.id))
     params = verification_input(customer_id=str(customer.id))
@@ -241,11 +243,16 @@ def verification_resend_code(
     VERIFICATION_ENDED, RESEND_COOLDOWN (with `retry_after`), RESEND_LIMIT_REACHED,
     CHANNEL_NOT_OFFERED and PHONE_RATE_LIMITED; no such customer raises CustomerNotFound.
     """
-    phone_number = (
-        Customer.objects.filter(pk=customer_id).values_list("phone_number", flat=True).first()
+    latest_run = Verification.objects.filter(customer=OuterRef("pk")).order_by("-started_at", "-id")
+    contact = (
+        Customer.objects.filter(pk=customer_id)
+        .annotate(run_id=Subquery(latest_run.values("run_id")[:1]))
+        .values_list("phone_number", "run_id")
+        .first()
     )
-    if phone_number is None:
+    if contact is None:
         raise CustomerNotFound
+    phone_number, run_id = contact
     workflow_id = workflow_id_for(str(customer_id))
     # As for a code: a retry is answered from the first time; another channel is refused.
     update_id = (
@@ -253,11 +260,13 @@ def verification_resend_code(
         if idempotency_key
         else f"resend-{uuid.uuid4()}"
     )
-    counted = limits.phone_limits_hit_send(phone_number=phone_number, request_key=update_id)
+    # A retry is the same request to the same run: the same key anywhere else sends a text.
+    request_key = f"{customer_id}:{run_id}:{update_id}"
+    counted = limits.phone_limits_hit_send(phone_number=phone_number, request_key=request_key)
 
     def refund() -> None:
         if counted:
-            limits.phone_limits_refund_send(phone_number=phone_number, request_key=update_id)
+            limits.phone_limits_refund_send(phone_number=phone_number, request_key=request_key)
 
     async def resend(client: Client) -> ResendCodeResult:
         return await client.get_workflow_handle(workflow_id).execute_update(

@@ -175,3 +175,50 @@ def test_signups_refused_while_temporal_is_down_do_not_use_up_the_day(settings, 
 
     assert [a.status_code for a in outage] == [503, 503]
     assert after.status_code == 201
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_idempotency_key_reused_for_other_customers_counts_against_each_number(
+    settings, worker, sms_outbox
+):
+    settings.PHONE_SENDS_PER_HOUR = 2
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    api = APIClient()
+    on_full = [
+        api.post("/v1/customers", signup_body(), format="json").json()["customer"]["id"]
+        for _ in range(2)
+    ]  # the number's two texts this hour
+    elsewhere = api.post("/v1/customers", signup_body("+447700900456"), format="json")
+
+    def resend(customer_id):
+        return api.post(f"/v1/customers/{customer_id}:resendCode", HTTP_IDEMPOTENCY_KEY="key-x")
+
+    counted = resend(elsewhere.json()["customer"]["id"])
+    retried = resend(elsewhere.json()["customer"]["id"])
+    reused = [resend(customer_id) for customer_id in on_full]
+
+    assert counted.status_code == retried.status_code == 202
+    assert [answer.status_code for answer in reused] == [429, 429]
+    assert {answer.json()["error"]["code"] for answer in reused} == {"phone_rate_limited"}
+    latest_code(sms_outbox, PHONE, count=2)
+    assert len(sent_codes(sms_outbox, PHONE)) == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_customer_id_used_again_after_a_delete_counts_its_first_text_against_the_number(
+    settings, worker, sms_outbox
+):
+    settings.PHONE_SENDS_PER_HOUR = 1
+    customer = Customer.objects.create(
+        first_name="Old", last_name="One", email="o@example.com", phone_number=PHONE
+    )
+    services.verification_start(customer=customer)  # the number's one text this hour
+    Customer.objects.filter(pk=customer.pk).delete()
+    again = Customer.objects.create(
+        id=customer.pk, first_name="New", last_name="One", email="n@example.com", phone_number=PHONE
+    )
+
+    with pytest.raises(VerificationRefused) as limited:
+        services.verification_start(customer=again)
+    assert limited.value.reason.value == "phone_rate_limited"
+    assert len(sent_codes(sms_outbox, PHONE)) == 1
