@@ -16,6 +16,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
@@ -114,9 +115,10 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
 
     One Update-with-Start call: the run starts and answers once the code is on its way, with the
     code's expiry. Idempotent: a retry finds the run the first call started, and is not counted
-    against the phone's limits again. Without `after_run_id` a finished run is never replaced;
-    with it (the run that ended) a new run starts. Refuses PHONE_REGION_NOT_ALLOWED and
-    PHONE_RATE_LIMITED.
+    against the phone's limits again. Without `after_run_id` a finished run of this customer is
+    never replaced; with it (the run that ended) a new run starts. A run left under the id by a
+    deleted customer whose id was used again is not this customer's: it is ended and replaced.
+    Refuses PHONE_REGION_NOT_ALLOWED and PHONE_RATE_LIMITED.
     """
     if not phone_region_allowed(customer.phone_number, settings.PHONE_ALLOWED_REGIONS):
         raise VerificationRefused(Refusal.PHONE_REGION_NOT_ALLOWED)
@@ -125,14 +127,53 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
     start_key = f"{customer.id}:{customer.created_at.isoformat()}:{after_run_id or 'first'}"
     counted = limits.phone_limits_hit_start(phone_number=customer.phone_number, start_key=start_key)
     workflow_id = workflow_id_for(str(customer.id))
+    try:
+        started = gateway.call(_verification_start_operation(customer, replace=bool(after_run_id)))
+        if not after_run_id and _verification_run_of_former_customer(started):
+            logger.info(
+                "Run %s of a deleted customer held the id; this customer gets a run of their own.",
+                started.run_id,
+                extra={"workflow_id": workflow_id, "customer_id": str(customer.id)},
+            )
+            if started.open:
+                gateway.call(_verification_terminate_operation(workflow_id, started.run_id))
+            started = gateway.call(_verification_start_operation(customer, replace=True))
+    except TemporalUnavailable:
+        # Nothing was sent: a client retrying through an outage must not use up the number's day.
+        if counted:
+            limits.phone_limits_refund_start(
+                phone_number=customer.phone_number, start_key=start_key
+            )
+        raise
+    verification = verification_record_started(
+        customer_id=customer.id, workflow_id=workflow_id, run_id=started.run_id
+    )
+    if started.status is None:
+        return VerificationView.of_record(verification)
+    return VerificationView.of_status(workflow_id, started.status)
+
+
+@dataclass(frozen=True)
+class _Started:
+    """The run a start met or began, with its status if its first code went out in time."""
+
+    run_id: str
+    status: VerificationStatus | None
+    open: bool
+
+
+def _verification_start_operation(
+    customer: Customer, *, replace: bool
+) -> Callable[[Client], Awaitable[_Started]]:
+    """The Update-with-Start call: an open run is joined; a closed one is replaced only if
+    `replace`, else met as it is."""
+    workflow_id = workflow_id_for(str(customer.id))
     params = verification_input(customer_id=str(customer.id))
     reuse = (
-        WorkflowIDReusePolicy.ALLOW_DUPLICATE
-        if after_run_id
-        else WorkflowIDReusePolicy.REJECT_DUPLICATE
+        WorkflowIDReusePolicy.ALLOW_DUPLICATE if replace else WorkflowIDReusePolicy.REJECT_DUPLICATE
     )
 
-    async def start(client: Client) -> tuple[str, VerificationStatus | None]:
+    async def start(client: Client) -> _Started:
         operation = WithStartWorkflowOperation(
             WORKFLOW_TYPE,
             params,
@@ -167,10 +208,11 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
             try:
                 run_id = (await operation.workflow_handle()).result_run_id
             except WorkflowAlreadyStartedError as exc:
-                run_id = exc.run_id
+                return _Started(run_id=exc.run_id or "", status=None, open=False)
             except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.CancelledError):
                 run_id = None  # cut off before Temporal answered: ask it
-            return run_id or await _verification_run_id(client, workflow_id), None
+            run_id = run_id or await _verification_run_id(client, workflow_id)
+            return _Started(run_id=run_id, status=None, open=True)
         except RPCError:
             # Temporal refused the start (or is gone). The operation keeps the same error for
             # `workflow_handle()`; read there, it is not logged again, with a traceback, as a
@@ -178,23 +220,35 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
             with contextlib.suppress(RPCError):
                 await operation.workflow_handle()
             raise
-        return status.run_id, status
+        return _Started(run_id=status.run_id, status=status, open=True)
 
-    try:
-        run_id, status = gateway.call(start)
-    except TemporalUnavailable:
-        # Nothing was sent: a client retrying through an outage must not use up the number's day.
-        if counted:
-            limits.phone_limits_refund_start(
-                phone_number=customer.phone_number, start_key=start_key
+    return start
+
+
+def _verification_run_of_former_customer(started: _Started) -> bool:
+    """Whether the run a first start met belongs to a customer deleted since, whose id this one
+    took: a closed run, or one that answered (so its first send recorded it), with no row. A run
+    of this customer's own is recorded by then, and rows go with their customer."""
+    answered = not started.open or started.status is not None
+    return answered and not Verification.objects.filter(run_id=started.run_id).exists()
+
+
+def _verification_terminate_operation(
+    workflow_id: str, run_id: str
+) -> Callable[[Client], Awaitable[None]]:
+    """End a deleted customer's run without running its workflow code, which would record its
+    outcome for the customer now holding the id."""
+
+    async def terminate(client: Client) -> None:
+        try:
+            await client.get_workflow_handle(workflow_id, run_id=run_id).terminate(
+                reason="Its customer was deleted and the id was used again."
             )
-        raise
-    verification = verification_record_started(
-        customer_id=customer.id, workflow_id=workflow_id, run_id=run_id
-    )
-    if status is None:
-        return VerificationView.of_record(verification)
-    return VerificationView.of_status(workflow_id, status)
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:  # not found: it has closed meanwhile
+                raise
+
+    return terminate
 
 
 def verification_submit_code(

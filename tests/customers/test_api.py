@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from coffeeshop.temporal.client import gateway
 from customers.models import Customer
-from tests.conftest import wait_for
+from tests.conftest import latest_code, wait_for
 from verification.models import Verification
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -73,6 +73,32 @@ def test_client_may_choose_the_id_but_not_reuse_one(api, worker):
 
     assert first.status_code == 201 and first.json()["customer"]["id"] == str(chosen)
     assert taken.status_code == 409
+
+
+def test_an_id_used_again_after_its_customer_was_deleted_gets_a_run_of_its_own(
+    api, admin_client, worker, sms_outbox
+):
+    chosen = str(uuid.uuid4())
+    create(api, {**SEED_CUSTOMER, "id": chosen, "phone_number": "+447700900111"})
+    latest_code(sms_outbox, "+447700900111")
+    old_run = Verification.objects.get(customer_id=chosen)
+    deleted = admin_client.post(f"/admin/customers/customer/{chosen}/delete/", {"post": "yes"})
+    assert deleted.status_code == 302  # the old run is cancelled: closed, under the same id
+
+    again = create(api, {**SEED_CUSTOMER, "id": chosen, "phone_number": "+447700900222"})
+    code = latest_code(sms_outbox, "+447700900222")
+    status = api.get(f"/v1/customers/{chosen}/verification").json()["verification"]
+    verified = api.post(
+        f"/v1/customers/{chosen}:verify", {"verification_code": code}, format="json"
+    )
+
+    assert again.status_code == 201
+    assert again.json()["verification"]["status"] == "pending"
+    assert again.json()["verification"]["code_expires_at"] is not None
+    new_run = Verification.objects.get(customer_id=chosen)
+    assert new_run.run_id != old_run.run_id
+    assert (status["status"], status["run_id"], status["live"]) == ("pending", new_run.run_id, True)
+    assert verified.json()["result"] == "VERIFICATION_RESULT_SUCCESS"
 
 
 @pytest.mark.parametrize(

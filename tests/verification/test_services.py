@@ -170,3 +170,35 @@ def test_a_new_run_is_refused_for_a_number_from_a_country_no_longer_allowed(
 
     assert refused.value.reason is Refusal.PHONE_REGION_NOT_ALLOWED
     assert str(refused.value) == "We can only text numbers in Ireland."
+
+
+def test_a_customer_id_used_again_while_a_deleted_customers_run_is_open_gets_a_run_of_its_own(
+    worker, sms_outbox, transactional_db
+):
+    # Deleted where nothing cancels the run (the admin cancels it, unless Temporal is away).
+    old = Customer.objects.create(
+        first_name="Old", last_name="One", email="o@example.com", phone_number="+447700900111"
+    )
+    old_run = services.verification_start(customer=old)
+    Customer.objects.filter(pk=old.pk).delete()
+    new = Customer.objects.create(
+        id=old.pk,
+        first_name="New",
+        last_name="One",
+        email="n@example.com",
+        phone_number="+447700900222",
+    )
+
+    run = services.verification_start(customer=new)
+    code = latest_code(sms_outbox, new.phone_number)
+
+    async def old_status(client):
+        return (
+            await client.get_workflow_handle(old_run.workflow_id, run_id=old_run.run_id).describe()
+        ).status.name
+
+    assert run.run_id != old_run.run_id and run.code_expires_at is not None
+    assert worker.run(old_status) == "TERMINATED"
+    assert [v.run_id for v in Verification.objects.filter(customer=new)] == [run.run_id]
+    assert len(sent_codes(sms_outbox, old.phone_number)) == 1
+    assert submit(new, code).result == VerificationResult.SUCCESS
