@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from coffeeshop.errors import Unavailable
+from coffeeshop.web.metrics import rate_limited_observe
 from coffeeshop.web.pages import throttled_response
 from coffeeshop.web.throttles import ScopedThrottled, client_ip_throttle
 from customers import services
@@ -59,6 +60,8 @@ def customer_signup(request: HttpRequest) -> HttpResponse:
             customer = _sign_up(data, request_id)
     except VerificationRefused as exc:  # too many verifications for this phone number
         form.add_error("phone_number", str(exc))
+        if exc.status == 429:
+            rate_limited_observe(exc.code)
         response = render(request, TEMPLATE, {"form": form}, status=exc.status)
         if exc.retry_after is not None:
             response["Retry-After"] = str(exc.retry_after)

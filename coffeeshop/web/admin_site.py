@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from coffeeshop.web.metrics import rate_limited_observe
 from coffeeshop.web.throttles import ClientIpFailureThrottle
 
 LOGIN_FAILURES_SCOPE = "admin_login_failures"
@@ -35,6 +36,7 @@ class CoffeeshopAdminSite(admin.AdminSite):
         return response
 
     def _too_many_failures(self, request: HttpRequest, wait: float) -> HttpResponse:
+        rate_limited_observe(f"throttle:{LOGIN_FAILURES_SCOPE}")
         minutes = max(1, math.ceil(wait / 60))
         context = {
             **self.each_context(request),

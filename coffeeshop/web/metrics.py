@@ -61,8 +61,8 @@ REQUEST_DURATION = Histogram(
 )
 RATE_LIMITED = Counter(
     "coffeeshop_http_rate_limited",
-    "API requests refused with 429, by the limit that refused them: throttle:<scope> for the "
-    "per-IP throttles, else the refusal's error code.",
+    "Requests answered 429, on the API and the pages' forms, by the limit that refused them: "
+    "throttle:<scope> for the per-IP throttles, else the refusal's error code.",
     ["limit"],
     registry=REGISTRY,
 )

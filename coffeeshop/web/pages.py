@@ -15,6 +15,7 @@ from coffeeshop.web.api_errors import (
     UNAVAILABLE_MESSAGES,
     error_body,
 )
+from coffeeshop.web.metrics import rate_limited_observe
 from coffeeshop.web.text import wait_text
 from coffeeshop.web.throttles import ScopedThrottled, client_ip_throttle
 
@@ -80,7 +81,8 @@ def throttled_page(*, scope: str, back_to: str, back_text: str) -> Callable[[Vie
 def throttled_response(
     request: HttpRequest, exc: ScopedThrottled, template: str, context: dict
 ) -> HttpResponse:
-    """`template` as a 429, with Retry-After and the wait in words as `wait`."""
+    """`template` as a 429, with Retry-After and the wait in words as `wait`; counted in metrics."""
+    rate_limited_observe(f"throttle:{exc.scope}")
     context = {**context, "wait": wait_text(exc.wait)}
     response = render(request, template, context, status=429)
     response["Retry-After"] = str(exc.wait)

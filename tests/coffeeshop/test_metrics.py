@@ -15,6 +15,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
+from django.test import Client
 from rest_framework.test import APIClient
 
 from tests.gunicorn import gunicorn_serving
@@ -188,6 +189,35 @@ def test_throttled_requests_are_counted_by_their_throttle(client, token, setting
         - before.value(limited, limit="throttle:signup")
         == 1
     )
+
+
+@pytest.mark.django_db
+def test_throttled_page_forms_and_admin_logins_are_counted_by_their_throttle(
+    client, token, settings
+):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {
+            "signup": "1/hour",
+            "verify": None,
+            "resend": None,
+            "admin_login_failures": "1/hour",
+        },
+    }
+    before = scrape(client)
+
+    signups = [Client().post("/", {"first_name": ""}).status_code for _ in range(2)]
+    logins = [
+        Client().post("/admin/login/", {"username": "x", "password": "y"}).status_code
+        for _ in range(2)
+    ]
+
+    after = scrape(client)
+    limited = "coffeeshop_http_rate_limited_total"
+    assert signups == [200, 429]
+    assert logins == [200, 429]
+    for limit in ("throttle:signup", "throttle:admin_login_failures"):
+        assert after.value(limited, limit=limit) - before.value(limited, limit=limit) == 1
 
 
 @pytest.mark.django_db
