@@ -24,7 +24,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from rest_framework import authentication, permissions, serializers, status
-from rest_framework.exceptions import AuthenticationFailed, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -61,13 +61,11 @@ class ThrottledBasicAuthentication(authentication.BasicAuthentication):
         scheme, *_ = authentication.get_authorization_header(request).split() or [b""]
         if scheme.lower() != b"basic":
             return None
-        throttle = ClientIpFailureThrottle(LOGIN_FAILURES_SCOPE)
-        throttle.check(request)
-        try:
-            return super().authenticate(request)
-        except AuthenticationFailed:
-            throttle.failure_record(request)
-            raise
+        failures = ClientIpFailureThrottle(LOGIN_FAILURES_SCOPE)
+        moment = failures.reserve(request)
+        authenticated = super().authenticate(request)  # AuthenticationFailed: the failure stands
+        failures.refund(request, moment)
+        return authenticated
 
 
 class PayloadSerializer(serializers.Serializer):

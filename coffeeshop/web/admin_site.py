@@ -2,8 +2,9 @@
 
 A password check costs the server a deliberately slow hash, and the login form is open to
 anyone, so failed logins are counted per client IP (THROTTLE_ADMIN_LOGIN_FAILURE_RATE). Past the
-rate, a login is answered 429 with Retry-After before any password is hashed. Successful logins
-are not counted.
+rate, a login is answered 429 with Retry-After before any password is hashed. Each login counts
+as failed from before its hash until it succeeds, so a burst sent at once cannot hash more
+passwords than the rate allows.
 """
 
 import math
@@ -13,7 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from coffeeshop.web.metrics import rate_limited_observe
-from coffeeshop.web.throttles import ClientIpFailureThrottle
+from coffeeshop.web.text import wait_text
+from coffeeshop.web.throttles import ClientIpFailureThrottle, ScopedThrottled
 
 LOGIN_FAILURES_SCOPE = "admin_login_failures"
 
@@ -27,21 +29,23 @@ class CoffeeshopAdminSite(admin.AdminSite):
         if request.method != "POST":
             return super().login(request, extra_context)
         failures = ClientIpFailureThrottle(LOGIN_FAILURES_SCOPE)
-        if not failures.allow_request(request, None):
-            return self._too_many_failures(request, failures.wait())
+        try:
+            moment = failures.reserve(request)
+        except ScopedThrottled as exc:
+            return self._too_many_failures(request, exc.wait)
         response = super().login(request, extra_context)
         # A refused login shows the form again (200); a good one redirects, a bad CSRF token 403s.
-        if response.status_code == 200:
-            failures.failure_record(request)
+        if response.status_code != 200:
+            failures.refund(request, moment)
         return response
 
     def _too_many_failures(self, request: HttpRequest, wait: float) -> HttpResponse:
         rate_limited_observe(f"throttle:{LOGIN_FAILURES_SCOPE}")
-        minutes = max(1, math.ceil(wait / 60))
         context = {
             **self.each_context(request),
             "title": "Too many failed logins",
-            "minutes": minutes,
+            "wait": wait_text(wait),
+            "login_url": request.get_full_path(),
         }
         response = render(request, "admin/login_throttled.html", context, status=429)
         response["Retry-After"] = str(math.ceil(wait))

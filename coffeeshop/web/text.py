@@ -1,13 +1,24 @@
 """Words for people, shared by pages, the admin and API messages."""
 
-from datetime import timedelta
+import math
 
-from django.utils import timezone
-from django.utils.timesince import timeuntil
+MINUTE = 60
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
 
 
-def wait_text(seconds: int) -> str:
-    """A wait in words: "a minute" (for anything up to one), "25 minutes", "2 hours"."""
-    if seconds <= 60:
+def wait_text(seconds: float) -> str:
+    """A wait in words, rounded up so that nobody who comes back when told is refused again:
+    "a minute" (for anything up to one), "25 minutes", "an hour", "2 days"."""
+    minutes = math.ceil(seconds / MINUTE)
+    hours = math.ceil(seconds / HOUR)
+    if minutes <= 1:
         return "a minute"
-    return timeuntil(timezone.now() + timedelta(seconds=seconds), depth=1)
+    if minutes < 60:
+        return f"{minutes} minutes"
+    if hours == 1:
+        return "an hour"
+    if hours < 24:
+        return f"{hours} hours"
+    days = math.ceil(seconds / DAY)
+    return "a day" if days == 1 else f"{days} days"

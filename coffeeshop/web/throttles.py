@@ -61,28 +61,37 @@ class ClientIpFailureThrottle(ClientIpCounts, SimpleRateThrottle):
     """At most DEFAULT_THROTTLE_RATES[scope] failures per client IP; a rate of None is off.
 
     For a check that costs the server dearly whatever its outcome, such as a password hash:
-    `check` refuses before the work once the client has failed too often, and `failure_record`
-    counts a failed attempt. Successes are not counted. The client IP is the one
-    `ClientIpRateThrottle` uses.
+    `reserve` counts the attempt as a failure before the work, refusing it once the client has
+    failed too often, and `refund` takes that back when the check passes. Counted first, a burst
+    of attempts sent at once sees its own reservations, so no more than the rate get to the
+    work. Successes are not counted. The client IP is the one `ClientIpRateThrottle` uses.
     """
 
     def __init__(self, scope: str) -> None:
         self.scope = scope
         super().__init__()
 
-    def throttle_success(self) -> bool:
-        return True
+    def reserve(self, request: Request | HttpRequest) -> float:
+        """Count one failure now; raise ScopedThrottled (429, Retry-After) past the rate.
 
-    def check(self, request: Request) -> None:
-        """Raise ScopedThrottled (429 with Retry-After) if the client has failed too often."""
-        if not self.allow_request(request, None):
+        Return the moment counted, for `refund`.
+        """
+        if self.rate is None:
+            return 0.0
+        key = self.get_cache_key(request, None)
+        self.now = self.timer()
+        self.history = [m for m in self.cache.get(key, []) if m > self.now - self.duration]
+        if len(self.history) >= self.num_requests:
             raise ScopedThrottled(self.wait(), scope=self.scope)
+        self.cache.set(key, [self.now, *self.history], self.duration)
+        return self.now
 
-    def failure_record(self, request: Request) -> None:
-        """Count one failed attempt by the client."""
+    def refund(self, request: Request | HttpRequest, moment: float) -> None:
+        """Take back the failure `reserve` counted at `moment`: the attempt passed."""
         if self.rate is None:
             return
         key = self.get_cache_key(request, None)
-        now = self.timer()
-        recent = [moment for moment in self.cache.get(key, []) if moment > now - self.duration]
-        self.cache.set(key, [now, *recent], self.duration)
+        history = self.cache.get(key, [])
+        if moment in history:
+            history.remove(moment)
+            self.cache.set(key, history, self.duration)

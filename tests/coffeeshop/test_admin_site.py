@@ -1,5 +1,8 @@
 """The admin site: Django's login, with failed logins limited per client IP."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -83,3 +86,33 @@ def test_with_no_rate_failed_logins_are_never_refused(staff):
     answers = [log_in(f"guess-{n}").status_code for n in range(12)]
 
     assert answers == [200] * 12
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_failed_logins_sent_at_once_hashes_no_more_passwords_than_the_rate(
+    staff, login_failure_rate, password_checks
+):
+    burst = 8
+    start = threading.Barrier(burst)
+
+    def one(n: int) -> int:
+        start.wait(10)
+        return log_in(f"guess-{n}").status_code
+
+    with ThreadPoolExecutor(burst) as pool:
+        answers = list(pool.map(one, range(burst)))
+
+    assert sorted(answers) == [200] * 3 + [429] * (burst - 3)
+    assert len(password_checks) == 3
+
+
+def test_the_throttled_page_says_the_wait_rounded_up_and_links_back_to_where_it_was(
+    staff, login_failure_rate
+):
+    for n in range(3):
+        log_in(f"guess-{n}")
+
+    throttled = log_in("guess-4").content.decode()
+
+    assert "Try again in an hour." in throttled
+    assert f'href="{LOGIN}"'.replace("&", "&amp;") in throttled

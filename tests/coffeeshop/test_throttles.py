@@ -119,17 +119,34 @@ def test_failures_past_the_rate_are_refused_with_the_time_until_the_oldest_one_e
     throttle = ClientIpFailureThrottle("login_failures")
     request = failure_throttle_request()
 
-    # Five attempts that passed the check together and all failed, 100 s apart: past the rate.
-    for _ in range(5):
-        throttle.failure_record(request)
+    # Three failed attempts, 100 s apart: the rate.
+    for _ in range(3):
+        throttle.reserve(request)
         now[0] += 100
     with pytest.raises(ScopedThrottled) as refused:
-        throttle.check(request)
+        throttle.reserve(request)
 
-    # Failures at 1000..1400; at 1500 the third newest (1200) keeps the client out until 4800.
+    # Failures at 1000..1200; at 1300 the oldest keeps the client out until 4600.
     assert refused.value.wait == 3300
     assert refused.value.scope == "login_failures"
-    throttle.check(failure_throttle_request("203.0.113.6"))
+    throttle.reserve(failure_throttle_request("203.0.113.6"))
+
+
+def test_an_attempt_that_passes_is_refunded_and_does_not_count(settings):
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"login_failures": "2/hour"},
+    }
+    throttle = ClientIpFailureThrottle("login_failures")
+    request = failure_throttle_request()
+
+    for _ in range(5):
+        throttle.refund(request, throttle.reserve(request))
+    throttle.reserve(request)
+    throttle.reserve(request)
+
+    with pytest.raises(ScopedThrottled):
+        throttle.reserve(request)
 
 
 def test_failure_throttle_is_off_without_a_rate():
@@ -137,8 +154,7 @@ def test_failure_throttle_is_off_without_a_rate():
     request = failure_throttle_request()
 
     for _ in range(50):
-        throttle.failure_record(request)
-    throttle.check(request)
+        throttle.reserve(request)
 
 
 def test_past_the_rate_by_concurrent_requests_the_answer_still_says_when_to_retry(monkeypatch):
@@ -190,7 +206,7 @@ def test_signup_page_past_the_rate_answers_429_keeps_the_entries_and_sends_nothi
     assert answers == [302, 302]
     html = assert_throttled_page(refused, at_most=3600)
     assert "Too many signups from your address" in html
-    assert re.search(r"send the form again in \d+\xa0minutes\.", html)
+    assert re.search(r"send the form again in (an hour|\d+ minutes)\.", html)
     for kept in ('value="Lovelace"', 'value="ada2@example.com"', 'value="07700 900122"'):
         assert kept in html
     assert 'name="request_id" value="request-2"' in html
