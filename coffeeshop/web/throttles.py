@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 from django.http import HttpRequest
 from rest_framework.exceptions import Throttled
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
@@ -34,8 +35,17 @@ class ClientIpRateThrottle(ClientIpCounts, ScopedRateThrottle):
 
     The client IP is REMOTE_ADDR, or the address TRUSTED_PROXY_COUNT proxies put in
     X-Forwarded-For (DRF's NUM_PROXIES), so a client cannot pick its own. Views without a
-    `throttle_scope` are not throttled.
+    `throttle_scope` are not throttled, and neither are requests a view does not act on: GET,
+    HEAD and OPTIONS, or a method it has no handler for (DRF throttles before it answers 405).
     """
+
+    def allow_request(self, request, view) -> bool:
+        method = request.method.lower()
+        if request.method in SAFE_METHODS:
+            return True
+        if hasattr(view, "http_method_names") and not hasattr(view, method):
+            return True
+        return super().allow_request(request, view)
 
 
 class ScopedThrottled(Throttled):

@@ -65,6 +65,21 @@ def test_verify_and_resend_are_throttled_per_ip(temporal):
     assert_throttled(post(resend), at_most=3600)
 
 
+def test_requests_the_api_does_not_act_on_are_never_counted():
+    client = APIClient()
+    verify = f"/v1/customers/{uuid.uuid4()}:verify"
+    ignored = [
+        client.generic(method, path).status_code
+        for method in ("GET", "HEAD", "OPTIONS", "PUT", "PATCH", "DELETE")
+        for path in ("/v1/customers", verify)
+        for _ in range(4)
+    ]
+
+    assert 429 not in ignored
+    assert [post("/v1/customers").status_code for _ in range(2)] == [400, 400]
+    assert_throttled(post("/v1/customers"), at_most=3600)
+
+
 def test_each_address_has_its_own_budget():
     for _ in range(2):
         post("/v1/customers", REMOTE_ADDR="203.0.113.1")
