@@ -78,10 +78,13 @@ class BackgroundWorker:
         return self
 
     def stop(self) -> None:
+        """Stop polling and finish; a test may stop it before its fixture does."""
         if self._worker is not None:
             asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
+            self._worker = None
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
         self._executor.shutdown(wait=True)
 
     def run(self, coroutine_factory: Callable[[Client], object], timeout: float = 30):

@@ -208,12 +208,20 @@ class CustomerVerificationAdmin(CustomerAdmin):
         reason = f"Customer deleted in the admin by {request.user.get_username()}."
 
         def end_runs() -> None:
-            for customer_id in customer_ids:
+            for done, customer_id in enumerate(customer_ids):
                 try:
                     services.verification_cancel_orphaned(customer_id=customer_id, reason=reason)
                 except Unavailable:
                     logger.warning(
                         "Temporal did not answer; runs of deleted customers end on their own."
+                    )
+                    left = len(customer_ids) - done
+                    self.message_user(
+                        request,
+                        f"Temporal did not answer, so {left} of the deleted customers' "
+                        f"verifications {'was' if left == 1 else 'were'} not cancelled. Each ends "
+                        "on its own: at its next step, or when its window closes.",
+                        messages.WARNING,
                     )
                     return
 

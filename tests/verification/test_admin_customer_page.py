@@ -340,3 +340,30 @@ def test_deleting_customers_with_the_bulk_action_cancels_their_pending_runs(
     assert response.status_code == 302
     assert not Customer.objects.exists()
     assert [worker.run(outcome(run))["state"] for run in runs] == ["cancelled", "cancelled"]
+
+
+def test_deleting_customers_while_no_worker_answers_says_their_runs_were_not_cancelled(
+    admin_client, settings, sign_up, sms_outbox, worker
+):
+    customers = [sign_up(), sign_up(first_name="Alan")]
+    for customer in customers:
+        latest_code(sms_outbox, customer.phone_number)
+    worker.stop()
+    settings.TEMPORAL_REQUEST_TIMEOUT = 1
+
+    response = admin_client.post(
+        CHANGELIST,
+        {
+            "action": "delete_selected",
+            "post": "yes",
+            "_selected_action": [str(customer.pk) for customer in customers],
+        },
+    )
+    shown = admin_client.get(response["Location"])
+    warnings = [m.message for m in shown.context["messages"] if m.level_tag == "warning"]
+
+    assert not Customer.objects.exists()
+    assert warnings == [
+        "Temporal did not answer, so 2 of the deleted customers' verifications were not "
+        "cancelled. Each ends on its own: at its next step, or when its window closes."
+    ]
