@@ -5,11 +5,6 @@ synchronous, goes through `gateway`: one client per process, living on one backg
 loop, reached with `gateway.call(...)`, which always has a time bound. Where and how to connect
 (address, namespace, API key, TLS) is in the settings, which read Temporal's own environment
 configuration (see the Temporal block of `coffeeshop/settings.py`).
-
-Once a call goes unanswered to its bound (a worker away, a server hung), the gateway lets one call
-at a time wait on Temporal again; the others answer TemporalUnavailable at once, without being
-sent, until a call gets an answer. Without that, every request thread would wait out the bound in
-turn, and requests that never touch Temporal would queue behind them.
 """
 
 import asyncio
@@ -21,7 +16,7 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import TypeVar
 
 from django.conf import settings
-from temporalio.client import Client, RetryConfig, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import Client, RetryConfig
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.envconfig import ClientConfigProfile, ClientConnectConfig
 from temporalio.runtime import Runtime
@@ -183,9 +178,6 @@ class TemporalGateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: dict[Hashable, Client] = {}
         self._connect_lock: asyncio.Lock | None = None
-        # Set when a call went unanswered to its bound; cleared by the next answer.
-        self._unanswered = False
-        self._probe = threading.Lock()
 
     def call(
         self, operation: Callable[[Client], Awaitable[T]], *, timeout: float | None = None
@@ -193,37 +185,18 @@ class TemporalGateway:
         """Run `operation(client)` on the gateway's loop; raise TemporalUnavailable past `timeout`.
 
         The bound covers connecting too. Errors that Temporal itself raises for the operation
-        (an update rejected, a workflow not found) pass through unchanged. While the last call
-        went unanswered, only one call at a time is sent; the rest raise TemporalUnavailable.
+        (an update rejected, a workflow not found) pass through unchanged.
         """
-        if not self._unanswered:
-            return self._call(operation, timeout)
-        if not self._probe.acquire(blocking=False):
-            raise TemporalUnavailable("Temporal left the last call unanswered; not sent.")
-        try:
-            return self._call(operation, timeout)
-        finally:
-            self._probe.release()
-
-    def _call(self, operation: Callable[[Client], Awaitable[T]], timeout: float | None) -> T:
         bound = settings.TEMPORAL_REQUEST_TIMEOUT if timeout is None else timeout
         future = asyncio.run_coroutine_threadsafe(
             asyncio.wait_for(self._run(operation), bound), self._ensure_loop()
         )
         try:
-            result = future.result(bound + 1)
+            return future.result(bound + 1)
         except (TimeoutError, FutureTimeoutError) as exc:
-            self._unanswered = True
             future.cancel()
             raise TemporalUnavailable(f"Temporal did not answer within {bound:g} s.") from exc
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            self._unanswered = True
-            raise
         except RPCError as exc:
-            if exc.status == RPCStatusCode.DEADLINE_EXCEEDED:
-                self._unanswered = True
-            elif exc.status not in UNAVAILABLE_STATUSES:
-                self._unanswered = False  # an answer, if a refusal
             if exc.status in UNAVAILABLE_STATUSES:
                 # The SDK's words ("tcp connect error") are for the log, not for clients.
                 logger.warning("Temporal is unavailable: %s", exc.message)
@@ -239,19 +212,11 @@ class TemporalGateway:
                 )
                 raise TemporalUnavailable(f"Temporal refused the call: {words}.") from exc
             raise
-        except TemporalUnavailable:
-            raise  # no connection, so no answer either
-        except Exception:
-            self._unanswered = False  # Temporal answered, with an error of the operation's
-            raise
-        self._unanswered = False
-        return result
 
     def close(self) -> None:
-        """Forget every client; the next call connects afresh, and is sent whatever came before."""
+        """Forget every client; the next call connects afresh."""
         with self._lock:
             self._clients.clear()
-            self._unanswered = False
 
     async def _run(self, operation: Callable[[Client], Awaitable[T]]) -> T:
         return await operation(await self._client())
