@@ -80,7 +80,10 @@ SEND_CODE_RETRY = RetryPolicy(
         CHANNEL_UNUSABLE_ERROR,
     ],
 )
-RECORD_OUTCOME_TIMEOUT = timedelta(seconds=10)
+# Per attempt. A write takes milliseconds; this only bounds how long a run waits on a worker that
+# died mid-record before the record is tried again elsewhere. An attempt cut off while it still
+# waits on the database finishes harmlessly: recording an outcome twice changes nothing.
+RECORD_OUTCOME_TIMEOUT = timedelta(seconds=3)
 # No deadline: an outcome must reach the database, however long the database is away. Whoever
 # waits for the answer meanwhile gets 503 from the web tier's bound, and their retry the answer.
 RECORD_OUTCOME_RETRY = RetryPolicy(

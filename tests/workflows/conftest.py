@@ -66,8 +66,8 @@ T = TypeVar("T")
 CALL_TIMEOUT = 10.0
 WAIT_TIMEOUT = 10.0
 POLL_INTERVAL = 0.02
-# Below the workflow's 10 s activity timeouts, so a held activity is never retried.
-HOLD_LIMIT = 8.0
+# Below the workflow's activity timeouts (3 s for the outcome), so a held one is never retried.
+HOLD_LIMIT = 2.5
 ACTIVITY_THREADS = 16
 MAX_STUB_CODES = 9
 
