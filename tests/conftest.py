@@ -176,6 +176,15 @@ def smtp_server(settings, tmp_path, monkeypatch) -> Iterator[Mailbox]:
         yield mailbox
 
 
+def throttle_rates(settings, **rates) -> None:
+    """Switch per-client-IP throttles on (or off) for one test: a DRF rate by scope, such as
+    `signup="2/hour"`; scopes not named keep the test settings' rates (off)."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
+    }
+
+
 def wait_for(predicate: Callable[[], object], *, timeout: float = 10, interval: float = 0.05):
     """Poll until `predicate()` is truthy and return it; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from customers.models import Customer
 from tests.browser.steps import VERIFY_URL, enter_code, sign_up, unique_phone
-from tests.conftest import latest_code, sent_codes, wrong_code
+from tests.conftest import latest_code, sent_codes, throttle_rates, wrong_code
 from verification.models import Verification
 
 pytestmark = pytest.mark.browser
@@ -220,13 +220,6 @@ def test_signup_errors_are_tied_to_their_fields_without_javascript(page_without_
     expect(page.get_by_role("alert")).to_have_text(
         "That code is not right. You have 2 attempts left."
     )
-
-
-def throttle_rates(settings, **rates) -> None:
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], **rates},
-    }
 
 
 def test_a_signup_past_the_address_s_rate_comes_back_as_typed_and_says_how_long_to_wait(

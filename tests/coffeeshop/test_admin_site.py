@@ -7,6 +7,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from tests.conftest import throttle_rates
+
 LOGIN = "/admin/login/?next=/admin/"
 PASSWORD = "a-long-ops-password"
 
@@ -18,13 +20,7 @@ def staff(db):
 
 @pytest.fixture
 def login_failure_rate(settings) -> None:
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
-            "admin_login_failures": "3/hour",
-        },
-    }
+    throttle_rates(settings, admin_login_failures="3/hour")
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from coffeeshop.temporal.codec import (
     encryption_key_id,
     encryption_key_parse,
 )
-from tests.conftest import latest_code
+from tests.conftest import latest_code, throttle_rates
 from tests.temporal_server import temporal_binary
 from verification import services
 from verification.codes import code_hash
@@ -437,13 +437,7 @@ def test_temporal_cli_reads_encrypted_history_through_the_codec_endpoint(
 
 @pytest.fixture
 def login_failure_rate(settings) -> None:
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {
-            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
-            "codec_login_failures": "3/hour",
-        },
-    }
+    throttle_rates(settings, codec_login_failures="3/hour")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from django.db import OperationalError, connection
 from django.test import Client
 from rest_framework.test import APIClient
 
+from tests.conftest import throttle_rates
 from tests.gunicorn import gunicorn_serving
 from tests.temporal_server import free_port
 from tests.test_durability import WorkerProcess, database_url
@@ -173,10 +174,7 @@ def test_requests_are_timed_by_route_pattern_never_by_path(client, token):
 
 @pytest.mark.django_db
 def test_throttled_requests_are_counted_by_their_throttle(client, token, settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"signup": "1/hour", "verify": None, "resend": None},
-    }
+    throttle_rates(settings, signup="1/hour")
     before = scrape(client)
 
     answers = [APIClient().post("/v1/customers", {}, format="json").status_code for _ in range(2)]
@@ -195,15 +193,7 @@ def test_throttled_requests_are_counted_by_their_throttle(client, token, setting
 def test_throttled_page_forms_and_admin_logins_are_counted_by_their_throttle(
     client, token, settings
 ):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {
-            "signup": "1/hour",
-            "verify": None,
-            "resend": None,
-            "admin_login_failures": "1/hour",
-        },
-    }
+    throttle_rates(settings, signup="1/hour", admin_login_failures="1/hour")
     before = scrape(client)
 
     signups = [Client().post("/", {"first_name": ""}).status_code for _ in range(2)]

@@ -17,7 +17,7 @@ from coffeeshop.web.throttles import (
     ScopedThrottled,
 )
 from customers.models import Customer
-from tests.conftest import latest_code, live_status, sent_codes, wrong_code
+from tests.conftest import latest_code, live_status, sent_codes, throttle_rates, wrong_code
 from verification.models import Verification
 
 pytestmark = pytest.mark.django_db
@@ -26,10 +26,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def rates(settings):
     cache.clear()
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"signup": "2/hour", "verify": "3/minute", "resend": "1/hour"},
-    }
+    throttle_rates(settings, signup="2/hour", verify="3/minute", resend="1/hour")
     yield
     cache.clear()
 
@@ -110,10 +107,7 @@ def test_behind_a_trusted_proxy_the_forwarded_client_address_counts(settings):
 
 
 def test_throttles_are_off_when_no_rate_is_set(settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"signup": None, "verify": None, "resend": None},
-    }
+    throttle_rates(settings, signup=None, verify=None, resend=None)
 
     assert {post("/v1/customers").status_code for _ in range(5)} == {400}
 
@@ -125,10 +119,7 @@ def failure_throttle_request(address: str = "203.0.113.5"):
 def test_failures_past_the_rate_are_refused_with_the_time_until_the_oldest_one_expires(
     settings, monkeypatch
 ):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"login_failures": "3/hour"},
-    }
+    throttle_rates(settings, login_failures="3/hour")
     now = [1000.0]
     monkeypatch.setattr(ClientIpFailureThrottle, "timer", lambda self: now[0])
     throttle = ClientIpFailureThrottle("login_failures")
@@ -148,10 +139,7 @@ def test_failures_past_the_rate_are_refused_with_the_time_until_the_oldest_one_e
 
 
 def test_an_attempt_that_passes_is_refunded_and_does_not_count(settings):
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"login_failures": "2/hour"},
-    }
+    throttle_rates(settings, login_failures="2/hour")
     throttle = ClientIpFailureThrottle("login_failures")
     request = failure_throttle_request()
 
