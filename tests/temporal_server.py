@@ -167,8 +167,27 @@ class TemporalDevServer:
         self.kill()
 
     def pause(self) -> None:
-        """SIGSTOP the server: it keeps its connections open and answers nothing, as if hung."""
+        """SIGSTOP the server: it keeps its connections open and answers nothing, as if hung.
+
+        Returns once every thread has stopped: a signal is delivered a moment after it is sent,
+        and a server still running meanwhile would answer the test's next call.
+        """
         self._signal_group(signal.SIGSTOP)
+        deadline = time.monotonic() + 5
+        while not self._all_threads_stopped() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    def _all_threads_stopped(self) -> bool:
+        assert self._process is not None
+        tasks = Path(f"/proc/{self._process.pid}/task")
+        try:
+            # The state follows the command name, which is in parentheses and may hold spaces.
+            states = [
+                (task / "stat").read_text().rsplit(")", 1)[1].split()[0] for task in tasks.iterdir()
+            ]
+        except OSError:  # no /proc, or a thread ended while being read
+            return False
+        return all(state in ("T", "t") for state in states)
 
     def resume(self) -> None:
         """SIGCONT a paused server."""
