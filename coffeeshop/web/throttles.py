@@ -1,5 +1,6 @@
 """Per-client-IP throttles for the API and the pages' forms, counted in the Django cache."""
 
+import ipaddress
 from types import SimpleNamespace
 
 from django.http import HttpRequest
@@ -9,16 +10,37 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle, SimpleRateThrottle
 
+# An IPv6 subscriber is given a whole /64 (RFC 6177) and can take a new address in it at will.
+IPV6_CLIENT_PREFIX = 64
+
+
+def client_ident(address: str) -> str:
+    """What a throttle counts a client by: an IPv4 address, or an IPv6 address's /64 network.
+
+    An IPv4-mapped IPv6 address (`::ffff:203.0.113.1`, from a dual-stack socket) counts as its
+    IPv4 address. Anything that is no IP address (a unix socket's peer) is counted as given.
+    """
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network((ip, IPV6_CLIENT_PREFIX), strict=False))
+
 
 class ClientIpCounts:
-    """What the throttles below share: the rate for `scope`, its key per client IP, the wait."""
+    """What the throttles below share: the rate for `scope`, its key per client, the wait."""
 
     def get_rate(self) -> str | None:
         # Read at each request, not at import, so settings changes (and tests) take effect.
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        ident = client_ident(self.get_ident(request))
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
     def wait(self) -> float:
         """Seconds until enough counted requests expire for the client to be let in again."""
@@ -34,7 +56,8 @@ class ClientIpRateThrottle(ClientIpCounts, ScopedRateThrottle):
     """At most DEFAULT_THROTTLE_RATES[view.throttle_scope] per client IP; a rate of None is off.
 
     The client IP is REMOTE_ADDR, or the address TRUSTED_PROXY_COUNT proxies put in
-    X-Forwarded-For (DRF's NUM_PROXIES), so a client cannot pick its own. Views without a
+    X-Forwarded-For (DRF's NUM_PROXIES), so a client cannot pick its own; an IPv6 client is
+    counted by its /64 (`client_ident`). Views without a
     `throttle_scope` are not throttled, and neither are requests a view does not act on: GET,
     HEAD and OPTIONS, or a method it has no handler for (DRF throttles before it answers 405).
     """

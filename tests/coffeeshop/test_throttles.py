@@ -85,6 +85,21 @@ def test_each_address_has_its_own_budget():
     assert post("/v1/customers", REMOTE_ADDR="203.0.113.2").status_code == 400
 
 
+def test_an_ipv6_client_is_one_client_across_its_slash_64():
+    for host in ("::1", "::2"):
+        post("/v1/customers", REMOTE_ADDR=f"2001:db8:0:1{host}")
+
+    assert post("/v1/customers", REMOTE_ADDR="2001:db8:0:1:ffff::3").status_code == 429
+    assert post("/v1/customers", REMOTE_ADDR="2001:db8:0:2::1").status_code == 400
+
+
+def test_an_ipv4_mapped_address_counts_as_the_ipv4_address():
+    for _ in range(2):
+        post("/v1/customers", REMOTE_ADDR="::ffff:203.0.113.4")
+
+    assert post("/v1/customers", REMOTE_ADDR="203.0.113.4").status_code == 429
+
+
 def test_a_client_cannot_escape_by_inventing_x_forwarded_for():
     answers = [
         post("/v1/customers", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}").status_code for n in range(3)
