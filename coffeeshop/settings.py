@@ -241,12 +241,11 @@ try:
     _temporal_profile = temporal_profile_load(env.ENVIRON)
 except TemporalConfigError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
-TEMPORAL_ADDRESS = env.str(
-    "TEMPORAL_ADDRESS", default=_temporal_profile.address or "localhost:7233"
-)
-TEMPORAL_NAMESPACE = env.str("TEMPORAL_NAMESPACE", default=_temporal_profile.namespace or "default")
+# The profile has the variables applied already, an empty one counting as unset.
+TEMPORAL_ADDRESS = _temporal_profile.address or "localhost:7233"
+TEMPORAL_NAMESPACE = _temporal_profile.namespace or "default"
 # Sent as `authorization: Bearer <key>`; turns TLS on unless TEMPORAL_TLS=false. Empty: none.
-TEMPORAL_API_KEY = env.str("TEMPORAL_API_KEY", default=_temporal_profile.api_key or "")
+TEMPORAL_API_KEY = _temporal_profile.api_key or ""
 # A temporalio.envconfig.ClientConfigTLS (server CA, server name, client certificate and key,
 # each a Path or the PEM itself), or None: TLS only with an API key.
 TEMPORAL_TLS = _temporal_profile.tls

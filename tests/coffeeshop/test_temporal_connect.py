@@ -329,11 +329,21 @@ def test_an_api_key_alone_turns_tls_on_and_tls_false_turns_it_off(settings, monk
 
 def test_empty_variables_count_as_unset(monkeypatch):
     connection = settings_from_environment(
-        monkeypatch, TEMPORAL_API_KEY="", TEMPORAL_TLS_SERVER_NAME="", TEMPORAL_PROFILE=""
+        monkeypatch,
+        TEMPORAL_ADDRESS="",
+        TEMPORAL_NAMESPACE="",
+        TEMPORAL_API_KEY="",
+        TEMPORAL_TLS_SERVER_NAME="",
+        TEMPORAL_PROFILE="",
     )
 
-    assert connection["TEMPORAL_API_KEY"] == ""
-    assert connection["TEMPORAL_TLS"] is None
+    assert connection == {
+        "TEMPORAL_ADDRESS": "localhost:7233",
+        "TEMPORAL_NAMESPACE": "default",
+        "TEMPORAL_API_KEY": "",
+        "TEMPORAL_TLS": None,
+        "TEMPORAL_GRPC_META": {},
+    }
 
 
 @pytest.mark.django_db
