@@ -37,6 +37,11 @@ UNAVAILABLE_STATUSES = {
 }
 # Refusals of our credentials: an outage for the app (503), and a line in the log saying why.
 REFUSED_STATUSES = {RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNAUTHENTICATED}
+# Answers about the workflow itself, which the services read (a run that has closed or never
+# was). Every other refusal (a rate limit, an unknown namespace, an internal error) is an outage
+# for the app: 503, on the pages as on the API, and a line in the log.
+WORKFLOW_STATUSES = {RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION}
+NAMESPACE_NOT_FOUND_DETAIL = "temporal.api.errordetails.v1.NamespaceNotFoundFailure"
 # The web tier's calls ride out a lost connection (a server restarting, a proxy failing over) for
 # 3 s, then answer 503. The SDK's default, 10 s, equals TEMPORAL_REQUEST_TIMEOUT: with the server
 # gone every request held a thread for the whole bound, and gunicorn's few threads filled up
@@ -184,8 +189,9 @@ class TemporalGateway:
     ) -> T:
         """Run `operation(client)` on the gateway's loop; raise TemporalUnavailable past `timeout`.
 
-        The bound covers connecting too. Errors that Temporal itself raises for the operation
-        (an update rejected, a workflow not found) pass through unchanged.
+        The bound covers connecting too. Temporal's answers about the workflow (an update
+        rejected, a run not found or closed) pass through unchanged; any other RPC error is
+        TemporalUnavailable.
         """
         bound = settings.TEMPORAL_REQUEST_TIMEOUT if timeout is None else timeout
         future = asyncio.run_coroutine_threadsafe(
@@ -211,7 +217,10 @@ class TemporalGateway:
                     _credentials_hint(),
                 )
                 raise TemporalUnavailable(f"Temporal refused the call: {words}.") from exc
-            raise
+            if exc.status in WORKFLOW_STATUSES and not _namespace_not_found(exc):
+                raise
+            logger.error("Temporal refused a call: %s (%s)", exc.message, exc.status.name)
+            raise TemporalUnavailable("Temporal refused the call.") from exc
 
     def close(self) -> None:
         """Forget every client; the next call connects afresh."""
@@ -255,6 +264,11 @@ class TemporalGateway:
                 thread.start()
                 self._loop = loop
             return self._loop
+
+
+def _namespace_not_found(exc: RPCError) -> bool:
+    """Whether `exc` says the namespace itself is unknown: not found, but no workflow's answer."""
+    return any(d.type_url.endswith(NAMESPACE_NOT_FOUND_DETAIL) for d in exc.grpc_status.details)
 
 
 def _connection_key() -> Hashable:

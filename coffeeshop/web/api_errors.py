@@ -20,7 +20,6 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
-from temporalio.service import RPCError
 
 from coffeeshop.errors import DatabaseUnavailable, NotFound, Refused, Unavailable
 from coffeeshop.temporal.client import TemporalUnavailable
@@ -92,10 +91,6 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, DATABASE_OUTAGES):
         logger.warning("The database did not answer: %s", exc)
         return _unavailable_response(DatabaseUnavailable())
-    if isinstance(exc, RPCError):
-        # Anything else Temporal refuses (an unknown namespace, say) is an outage for our client.
-        logger.error("Temporal refused a call: %s (%s)", exc.message, exc.status)
-        return _unavailable_response(TemporalUnavailable())
     if isinstance(exc, NotFound):
         exc = exceptions.NotFound(str(exc))
     elif isinstance(exc, Http404):

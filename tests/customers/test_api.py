@@ -141,6 +141,7 @@ def test_temporal_down_answers_503_and_leaves_no_customer_without_request_id(
 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "temporal_unavailable"
+    assert Customer.objects.count() == 0  # no request_id: nothing left for a retry to finish
     assert Customer.objects.count() == 0
 
 
@@ -238,6 +239,7 @@ def test_unknown_temporal_namespace_answers_503_not_500(api, settings, temporal)
 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "temporal_unavailable"
+    assert Customer.objects.count() == 0  # no request_id: nothing left for a retry to finish
 
 
 @pytest.mark.parametrize(

@@ -197,6 +197,24 @@ def test_temporal_down_answers_503_with_a_message_and_a_retry_finishes(
     assert Verification.objects.count() == 1
 
 
+def test_temporal_refusing_the_call_is_a_503_page_and_a_retry_finishes(
+    client, settings, temporal, transactional_db
+):
+    settings.TEMPORAL_NAMESPACE = "no-such-namespace"
+
+    refused = post(client, request_id="form-refused")
+
+    assert refused.status_code == 503
+    assert "We could not start your verification" in refused.content.decode()
+
+    settings.TEMPORAL_NAMESPACE = "default"
+    retry = post(client, request_id="form-refused")
+
+    assert retry.status_code == 302
+    assert Customer.objects.count() == 1
+    assert Verification.objects.count() == 1
+
+
 @pytest.mark.django_db
 def test_unknown_page_is_our_404(client):
     response = client.get("/no/such/page/")
