@@ -27,7 +27,7 @@ from coffeeshop.phones import phone_mask
 from customers.admin import CustomerAdmin, customer_name_display
 from customers.models import Customer
 from verification import services
-from verification.errors import VerificationRefused, undeliverable_text
+from verification.errors import RequestNotAnswered, VerificationRefused, undeliverable_text
 from verification.models import Verification
 from verification.selectors import VerificationView, verification_get_view
 
@@ -321,15 +321,11 @@ class CustomerVerificationAdmin(CustomerAdmin):
                 outcome = act(customer)
             except VerificationRefused as exc:
                 outcome = messages.WARNING, str(exc)
-            except Unavailable:
+            except Unavailable as exc:
                 self._report(request, outcomes)
                 # Each further call would wait out the same timeout; stop and say who was left.
-                left = ", ".join(c.full_name for c in customers[index:])
                 self.message_user(
-                    request,
-                    f"Temporal is not answering, so nothing was done for: {left}. "
-                    "Try again in a minute.",
-                    messages.ERROR,
+                    request, _outage_text(exc, what, customer, customers[index:]), messages.ERROR
                 )
                 return
             except Exception:
@@ -386,6 +382,24 @@ def _expiry(moment) -> str:
 
 # Names an admin message lists before it counts the rest.
 NAMES_LISTED = 3
+
+
+def _outage_text(exc: Unavailable, what: str, customer: Customer, left: list[Customer]) -> str:
+    """What an action stopped by an outage did: nothing, or maybe something for `customer`."""
+    if not isinstance(exc, RequestNotAnswered):
+        return (
+            f"Temporal is not answering, so nothing was done for: {_names(left)}. "
+            "Try again in a minute."
+        )
+    # Temporal keeps an update it has taken: it may still be carried out.
+    text = (
+        f"Temporal did not answer in time for {customer.full_name}: the request to {what} may "
+        "still be carried out once Temporal or its worker is back, so check the live status "
+        "before trying again."
+    )
+    if left[1:]:
+        text += f" Nothing was done for: {_names(left[1:])}."
+    return text
 
 
 def _names(customers: list[Customer]) -> str:

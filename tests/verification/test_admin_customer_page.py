@@ -244,6 +244,31 @@ def test_actions_with_temporal_down_give_one_clear_error(admin_client, settings,
         assert "Ada Hopper" in message and "Alan Hopper" in message
 
 
+def test_an_action_no_worker_answered_says_it_may_still_happen(
+    admin_client, settings, temporal, transactional_db
+):
+    from customers.services import customer_sign_up
+
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2
+    ada, alan = (
+        customer_sign_up(
+            first_name=name, last_name="Away", email=f"{name}@example.com", phone_number=phone
+        ).customer
+        for name, phone in (("Ada", "+447700900401"), ("Alan", "+447700900402"))
+    )
+
+    outcomes = run_action(admin_client, "resend_code", ada, alan)
+
+    assert len(outcomes) == 1
+    level, message = outcomes[0]
+    assert level == "error"
+    assert message.startswith("Temporal did not answer in time for ")
+    assert "may still be carried out" in message and "check the live status" in message
+    assert message.endswith(" was done for: Alan Away.") or message.endswith(
+        " was done for: Ada Away."
+    )
+
+
 def test_deleting_a_customer_takes_their_runs_with_them(admin_client, transactional_db):
     customer = plain_customer()
     Verification.objects.create(
