@@ -147,6 +147,7 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
         "code_expires_in": code_expires_in,
         "code_expires_clock": _clock(code_expires_in),
         "can_resend": view.resend_available_at is not None,
+        "resend_limit_text": str(VerificationRefused(Refusal.RESEND_LIMIT_REACHED)),
         "resend_in": resend_in,
         "resend_clock": _clock(resend_in),
         "dev_sms_console": settings.DEBUG and settings.SMS_BACKEND == "console",

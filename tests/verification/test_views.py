@@ -18,6 +18,8 @@ from tests.conftest import (
     wrong_code,
 )
 from verification import services
+from verification.contracts import Refusal
+from verification.errors import VerificationRefused
 from verification.models import Verification
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -491,6 +493,16 @@ def test_resend_past_the_phone_number_hourly_limit_says_so(client, settings, sig
     html = client.get(response["Location"]).content.decode()
     assert "Too many codes were sent to this phone number in the last hour." in html
     assert re.search(r"Try again in (an hour|\d+ minutes)\.", html)
+
+
+def test_with_no_sends_left_the_resend_button_is_off_and_says_why(client, settings, sign_up):
+    settings.VERIFICATION_MAX_SENDS = 1
+    customer = sign_up(phone_number="+447700900788")
+
+    html = client.get(url("verify", customer)).content.decode()
+
+    assert re.search(r"<button[^>]*disabled[^>]*>Send a new code</button>", html)
+    assert str(VerificationRefused(Refusal.RESEND_LIMIT_REACHED)) in html
 
 
 def test_after_the_success_page_the_admin_already_lists_the_phone_as_verified(
