@@ -3,7 +3,6 @@
 Refusals and outages raised by the services reach the client through
 `coffeeshop.web.api_errors`, which answers them with their status and words."""
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -18,9 +17,8 @@ from rest_framework.views import APIView
 from coffeeshop.web.schema import error_responses
 from coffeeshop.web.serializers import StrictSerializer, StringField
 from customers import services
-from customers.errors import CustomerRefusal
-from customers.models import Customer
-from customers.selectors import customer_list_by_ids
+from customers.errors import CustomerNotFound, CustomerRefusal
+from customers.selectors import customer_get, customer_list_by_ids
 from customers.serializers import (
     REQUEST_ID_MAX_LENGTH,
     CustomerInputSerializer,
@@ -140,11 +138,11 @@ class CustomerDetailApi(APIView):
         summary="Get one customer",
         responses={
             200: CustomerEnvelopeSerializer,
-            **error_responses(404, e404="No such customer."),
+            **error_responses(404, e404=CustomerNotFound.message),
         },
     )
     def get(self, request: Request, customer_id) -> Response:
-        customer = get_object_or_404(Customer, pk=customer_id)
+        customer = customer_get(customer_id=customer_id)
         return Response({"customer": CustomerOutputSerializer(customer).data})
 
 

@@ -9,8 +9,10 @@ from coffeeshop.errors import NotFound, Refused
 class CustomerNotFound(NotFound):
     """No customer has this id."""
 
+    message = "No such customer."
+
     def __init__(self) -> None:
-        super().__init__("No such customer.")
+        super().__init__(self.message)
 
 
 class CustomerRefusal(StrEnum):

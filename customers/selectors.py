@@ -3,7 +3,16 @@
 import uuid
 from collections.abc import Sequence
 
+from customers.errors import CustomerNotFound
 from customers.models import Customer
+
+
+def customer_get(*, customer_id: uuid.UUID) -> Customer:
+    """The customer with this id; CustomerNotFound if there is none."""
+    try:
+        return Customer.objects.get(pk=customer_id)
+    except Customer.DoesNotExist:
+        raise CustomerNotFound from None
 
 
 def customer_list_by_ids(

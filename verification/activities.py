@@ -12,6 +12,7 @@ from django.db import close_old_connections, connections
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from customers.errors import CustomerNotFound
 from verification import records, worker_services
 from verification.channels import ChannelUnusable, Undeliverable
 from verification.contracts import (
@@ -84,7 +85,7 @@ def send_verification_code(input: SendCodeInput) -> SendCodeResult:
             channel=input.channel,
             send_number=input.send_number,
         )
-    except worker_services.CustomerNotFound as exc:
+    except CustomerNotFound as exc:
         raise ApplicationError(
             "The customer no longer exists.", type=CUSTOMER_NOT_FOUND_ERROR, non_retryable=True
         ) from exc

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from coffeeshop.web.schema import error_responses
 from coffeeshop.web.serializers import StrictSerializer, StringField
+from customers.errors import CustomerNotFound
 from verification import services
 from verification.codes import MAX_CODE_LENGTH, MIN_CODE_LENGTH
 from verification.contracts import (
@@ -26,6 +27,7 @@ from verification.contracts import (
     VerificationResult,
     VerificationState,
 )
+from verification.errors import VerificationNotFound
 from verification.selectors import verification_get_view
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 100
@@ -100,7 +102,7 @@ class CustomerVerifyApi(APIView):
                 422,
                 429,
                 503,
-                e404="No such customer.",
+                e404=CustomerNotFound.message,
                 e409=f"`{Refusal.NO_VERIFICATION}`, or `{Refusal.VERIFICATION_ENDED}` for a "
                 "cancelled run.",
             ),
@@ -170,7 +172,7 @@ class CustomerResendCodeApi(APIView):
                 429,
                 503,
                 e400="An unknown `channel`, or a malformed `Idempotency-Key` header.",
-                e404="No such customer.",
+                e404=CustomerNotFound.message,
                 e409=f"`{Refusal.NO_VERIFICATION}`, `{Refusal.RESEND_LIMIT_REACHED}`, "
                 f"`{Refusal.CHANNEL_NOT_OFFERED}` or `{Refusal.VERIFICATION_ENDED}`.",
                 e429=f"`{Refusal.RESEND_COOLDOWN}`, `throttled` or "
@@ -264,13 +266,13 @@ class CustomerVerificationApi(APIView):
         summary="Get the current verification's status",
         responses={
             200: OutputSerializer,
-            **error_responses(404, 503, e404="No such customer, or no verification yet."),
+            **error_responses(404, 503, e404=VerificationNotFound.message),
         },
     )
     def get(self, request: Request, customer_id) -> Response:
         view = verification_get_view(customer_id=customer_id)
         if view is None:
-            raise exceptions.NotFound("No such customer, or no verification yet.")
+            raise VerificationNotFound
         pending = view.state == VerificationState.PENDING
         return Response(
             {

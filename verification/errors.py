@@ -16,7 +16,7 @@ from django.conf import settings
 from django.utils import formats, timezone
 from django.utils.translation import ngettext
 
-from coffeeshop.errors import Refused
+from coffeeshop.errors import NotFound, Refused
 from coffeeshop.phones import phone_region_refusal_text
 from coffeeshop.temporal.client import TemporalUnavailable
 from coffeeshop.web.text import wait_text
@@ -35,6 +35,15 @@ REFUSAL_STATUS = {
     # As the IETF's Idempotency-Key draft says: the key is taken, by another request body.
     Refusal.IDEMPOTENCY_KEY_REUSED: 422,
 }
+
+
+class VerificationNotFound(NotFound):
+    """No customer has this id, or none of their verifications has started."""
+
+    message = "No such customer, or no verification yet."
+
+    def __init__(self) -> None:
+        super().__init__(self.message)
 
 
 class RequestNotAnswered(TemporalUnavailable):

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from coffeeshop.emails import email_mask
 from coffeeshop.phones import phone_mask
+from customers.errors import CustomerNotFound
 from customers.models import Customer
 from verification.channels import CodeDelivery, channel_send
 from verification.codes import code_generate, code_hash
@@ -21,10 +22,6 @@ from verification.contracts import Channel, SendCodeResult
 from verification.records import verification_record_started
 
 logger = logging.getLogger(__name__)
-
-
-class CustomerNotFound(Exception):
-    """The run's customer was deleted; no code can be sent."""
 
 
 def verification_send_code(
@@ -45,7 +42,7 @@ def verification_send_code(
     """
     contact = Customer.objects.filter(pk=customer_id).values_list("phone_number", "email").first()
     if contact is None:
-        raise CustomerNotFound(customer_id)
+        raise CustomerNotFound  # deleted: no code can be sent
     phone_number, email = contact
     if run_id:
         verification_record_started(customer_id=customer_id, workflow_id=workflow_id, run_id=run_id)

@@ -10,7 +10,7 @@ from coffeeshop.web.api_errors import ErrorSerializer
 ERROR_DESCRIPTIONS = {
     400: "Invalid input; `error.fields` names each bad field.",
     403: "Not allowed.",
-    404: "No such customer (or, for the status, no verification yet).",
+    404: "Not found; `error.message` says what.",
     409: "Conflicts with the current state; `error.code` says how.",
     413: "The request body is too large.",
     415: "The body is not `application/json`.",

@@ -66,10 +66,17 @@ def test_unrouted_paths_elsewhere_keep_django_404_page(client):
     assert not response["Content-Type"].startswith("application/json")
 
 
-def test_unknown_customer_answers_404_without_naming_the_model(client):
-    error = assert_error(client.get(f"/v1/customers/{uuid.uuid4()}"), 404, "not_found")
+def test_unknown_customer_answers_404_in_the_same_words_everywhere(client, temporal):
+    unknown = uuid.uuid4()
+    read = assert_error(client.get(f"/v1/customers/{unknown}"), 404, "not_found")
+    verify = client.post(
+        f"/v1/customers/{unknown}:verify", {"verification_code": "1234"}, "application/json"
+    )
+    status = assert_error(client.get(f"/v1/customers/{unknown}/verification"), 404, "not_found")
 
-    assert "Customer" not in error["message"]
+    assert read["message"] == "No such customer."
+    assert assert_error(verify, 404, "not_found")["message"] == read["message"]
+    assert status["message"] == "No such customer, or no verification yet."
 
 
 def test_wrong_method_answers_405_with_allow_header(client):
