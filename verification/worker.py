@@ -30,7 +30,13 @@ from verification.workflows import ReconcileVerificationsWorkflow, VerifyPhoneWo
 
 logger = logging.getLogger(__name__)
 
-ACTIVITY_THREADS = 8
+# Activities (later sends, outcome records) and local activities (a run's first send) each get
+# slots of their own, and the thread pool has a thread for every slot: a task the SDK has started
+# never waits for a thread, so its timeout (3 s for an outcome record) measures its own work, not
+# a queue behind a burst of slow sends.
+ACTIVITY_SLOTS = 8
+LOCAL_ACTIVITY_SLOTS = 8
+ACTIVITY_THREADS = ACTIVITY_SLOTS + LOCAL_ACTIVITY_SLOTS
 GRACEFUL_SHUTDOWN = timedelta(seconds=10)
 # How long a workflow task waits on this worker's own (sticky) queue before Temporal offers it to
 # any worker. The SDK's default is 10 s: a worker killed with runs in its cache would keep their
@@ -40,14 +46,16 @@ STICKY_QUEUE_TIMEOUT = timedelta(seconds=1)
 
 
 def worker_build(*, client: Client, task_queue: str, executor: ThreadPoolExecutor) -> Worker:
-    """A worker for `task_queue`; sync ORM activities run on `executor`'s threads."""
+    """A worker for `task_queue`; sync ORM activities run on `executor`'s threads, which should
+    number ACTIVITY_THREADS."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[VerifyPhoneWorkflow, ReconcileVerificationsWorkflow],
         activities=ACTIVITIES,
         activity_executor=executor,
-        max_concurrent_activities=ACTIVITY_THREADS,
+        max_concurrent_activities=ACTIVITY_SLOTS,
+        max_concurrent_local_activities=LOCAL_ACTIVITY_SLOTS,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         sticky_queue_schedule_to_start_timeout=STICKY_QUEUE_TIMEOUT,
     )
