@@ -150,7 +150,6 @@ class SubmitCodeResult:
 
 @dataclass
 class ResendCodeInput:
-    requested_by: str = "customer"
     channel: Channel | None = None  # the customer's choice; None: the current channel
     # The client's Idempotency-Key, if it sent one: the run refuses it with another channel.
     idempotency_key: str = ""

@@ -347,15 +347,8 @@ def verification_cancel(*, customer: Customer, reason: str = "") -> CancelResult
 
     Cancelling a run that has ended changes nothing and says so (`cancelled=False`).
     """
-    workflow_id = workflow_id_for(str(customer.id))
-
-    async def cancel(client: Client) -> CancelResult:
-        return await client.get_workflow_handle(workflow_id).execute_update(
-            CANCEL_UPDATE, CancelInput(reason=reason), result_type=CancelResult
-        )
-
     try:
-        return _verification_update(cancel)
+        return _verification_update(_verification_cancel_operation(customer.id, reason))
     except _RunClosed:
         verification = _verification_closed(customer.id)
         return CancelResult(cancelled=False, state=VerificationState(verification.status))
@@ -364,15 +357,8 @@ def verification_cancel(*, customer: Customer, reason: str = "") -> CancelResult
 def verification_cancel_orphaned(*, customer_id: uuid.UUID, reason: str = "") -> bool:
     """End as cancelled, through its workflow, the open run of a customer deleted already; say
     whether there was one. Nothing is recorded: the customer's rows went with them."""
-    workflow_id = workflow_id_for(str(customer_id))
-
-    async def cancel(client: Client) -> CancelResult:
-        return await client.get_workflow_handle(workflow_id).execute_update(
-            CANCEL_UPDATE, CancelInput(reason=reason), result_type=CancelResult
-        )
-
     try:
-        return _verification_update(cancel).cancelled
+        return _verification_update(_verification_cancel_operation(customer_id, reason)).cancelled
     except _RunClosed:
         return False
 
@@ -429,6 +415,19 @@ def verification_delivery_status_record(
         )
         return False
     return True
+
+
+def _verification_cancel_operation(
+    customer_id: uuid.UUID, reason: str
+) -> Callable[[Client], Awaitable[CancelResult]]:
+    workflow_id = workflow_id_for(str(customer_id))
+
+    async def cancel(client: Client) -> CancelResult:
+        return await client.get_workflow_handle(workflow_id).execute_update(
+            CANCEL_UPDATE, CancelInput(reason=reason), result_type=CancelResult
+        )
+
+    return cancel
 
 
 class _RunClosed(Exception):

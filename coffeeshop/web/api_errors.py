@@ -41,11 +41,11 @@ BODY_HEADERS = frozenset({"content-type", "content-length"})
 # What a client reads when a dependency does not answer, by `Unavailable.code`. Fixed sentences:
 # the exception's own words (the SDK's "tcp connect error", an address) go to the log only.
 UNAVAILABLE_MESSAGES = {
+    Unavailable.code: "A service we depend on is not answering. Try again shortly.",
     DatabaseUnavailable.code: "The database is not answering. Try again shortly.",
     TemporalUnavailable.code: "The service cannot complete the request right now. Try again "
     "shortly.",
 }
-UNAVAILABLE_MESSAGE = "A service we depend on is not answering. Try again shortly."
 
 # Django's own error responses under the API prefixes, as (code, message) by status.
 DJANGO_ERRORS = {
@@ -131,7 +131,9 @@ def _refused_response(exc: Refused) -> Response:
 
 
 def _unavailable_response(exc: Unavailable) -> Response:
-    message = exc.public_message or UNAVAILABLE_MESSAGES.get(exc.code, UNAVAILABLE_MESSAGE)
+    message = exc.public_message or UNAVAILABLE_MESSAGES.get(
+        exc.code, UNAVAILABLE_MESSAGES[Unavailable.code]
+    )
     response = Response(error_body(exc.code, message), status=status.HTTP_503_SERVICE_UNAVAILABLE)
     response["Retry-After"] = str(exc.retry_after)
     return response
