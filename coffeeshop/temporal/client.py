@@ -115,6 +115,8 @@ async def temporal_connect(
         )
     except RuntimeError as exc:  # the SDK's "Failed client connect: <the Rust error>"
         raise TemporalConnectFailed(connect_failure_describe(str(exc), address=address)) from exc
+    except (ValueError, TypeError) as exc:  # connection arguments the SDK refuses outright
+        raise TemporalConnectFailed(f"Cannot connect to Temporal at {address}: {exc}") from exc
 
 
 _GRPC_STATUS = re.compile(r'Status \{ code: (\w+), message: "((?:[^"\\]|\\.)*)"')

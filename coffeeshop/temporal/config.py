@@ -11,7 +11,8 @@ from temporalio.envconfig import ClientConfigProfile
 
 
 class TemporalConfigError(ValueError):
-    """The Temporal configuration names a file that is not there, or a profile not in it."""
+    """The Temporal configuration names a file that is not there or a profile not in it, or
+    gives half of a client certificate."""
 
 
 def temporal_profile_load(environ: Mapping[str, str]) -> ClientConfigProfile:
@@ -27,8 +28,18 @@ def temporal_profile_load(environ: Mapping[str, str]) -> ClientConfigProfile:
     if config_file and not Path(config_file).is_file():
         raise TemporalConfigError(f"TEMPORAL_CONFIG_FILE names no file: {config_file}")
     try:
-        return ClientConfigProfile.load(
+        loaded = ClientConfigProfile.load(
             profile, disable_file=not (profile or config_file), override_env_vars=variables
         )
     except Exception as exc:  # the SDK's ConfigError: a profile not in the file, bad TOML
         raise TemporalConfigError(f"Temporal client configuration: {exc}") from exc
+    tls = loaded.tls
+    if tls is not None and (tls.client_cert is None) != (tls.client_private_key is None):
+        # The SDK would refuse it at the first connection, in every request and the worker.
+        given, missing = ("certificate", "key") if tls.client_cert else ("key", "certificate")
+        raise TemporalConfigError(
+            f"Temporal client configuration: a client {given} without its {missing}; set both "
+            "TEMPORAL_TLS_CLIENT_CERT_PATH (or _DATA) and TEMPORAL_TLS_CLIENT_KEY_PATH (or "
+            "_DATA), or neither."
+        )
+    return loaded

@@ -3,7 +3,7 @@
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_safe
-from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -29,10 +29,12 @@ def _database() -> str:
 
 
 def _temporal() -> str:
-    """Whether Temporal answers a ping: "ok", or "unavailable" whatever the failure."""
+    """Whether Temporal answers for our namespace: "ok", or "unavailable" whatever the failure
+    (a namespace it does not know among them: every call the app makes would fail)."""
 
     async def ping(client: Client) -> None:
-        await client.workflow_service.get_system_info(GetSystemInfoRequest())
+        request = DescribeNamespaceRequest(namespace=client.namespace)
+        await client.workflow_service.describe_namespace(request)
 
     try:
         gateway.call(ping, timeout=HEALTH_TIMEOUT_SECONDS)

@@ -10,6 +10,8 @@ import asyncio
 import logging
 import os
 import runpy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,8 @@ from tests.conftest import latest_code, wait_for
 from tests.tls_proxy import ProxyCertificates, TlsProxy, certificates_make, nginx_missing_reason
 
 API_KEY = "test-api-key-4c1d9f"
-SETTINGS_FILE = Path(__file__).resolve().parents[2] / "coffeeshop" / "settings.py"
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS_FILE = ROOT / "coffeeshop" / "settings.py"
 # A call appears in the proxy's log once it is over, which may be just after its answer arrived.
 CALLS_OF_A_VERIFICATION = {
     "ExecuteMultiOperation 200",  # the web app: signup, by Update-with-Start
@@ -380,9 +383,6 @@ client_key_path = "{certificates.client_key}"
         client_cert=certificates.client_cert,
         client_private_key=certificates.client_key,
     )
-    # The profile's TLS gets through the mTLS proxy (the ping names no namespace).
-    use(settings, connection)
-    assert client.get("/healthz").status_code == 200
     # A variable overrides its field of the profile.
     overridden = settings_from_environment(
         monkeypatch,
@@ -392,6 +392,10 @@ client_key_path = "{certificates.client_key}"
     )
     assert overridden["TEMPORAL_NAMESPACE"] == "default"
     assert overridden["TEMPORAL_ADDRESS"] == mtls_proxy.address
+    assert overridden["TEMPORAL_TLS"] == connection["TEMPORAL_TLS"]
+    # The profile's TLS gets through the mTLS proxy, to a namespace the dev server has.
+    use(settings, overridden)
+    assert client.get("/healthz").status_code == 200
 
 
 def test_an_unknown_profile_or_a_missing_config_file_stops_startup(monkeypatch, tmp_path):
@@ -404,6 +408,57 @@ def test_an_unknown_profile_or_a_missing_config_file_stops_startup(monkeypatch, 
         )
     with pytest.raises(ImproperlyConfigured, match="TEMPORAL_CONFIG_FILE"):
         settings_from_environment(monkeypatch, TEMPORAL_CONFIG_FILE=str(tmp_path / "nope.toml"))
+
+
+@pytest.mark.parametrize(
+    ("given", "missing"),
+    [("TEMPORAL_TLS_CLIENT_CERT_PATH", "key"), ("TEMPORAL_TLS_CLIENT_KEY_PATH", "certificate")],
+)
+def test_half_a_client_certificate_stops_startup_saying_which_half(
+    monkeypatch, certificates, given, missing
+):
+    with pytest.raises(ImproperlyConfigured, match=f"without its {missing}; set both"):
+        settings_from_environment(
+            monkeypatch,
+            TEMPORAL_TLS_SERVER_CA_CERT_PATH=str(certificates.ca),
+            **{given: str(certificates.ca)},
+        )
+
+
+@pytest.mark.django_db
+def test_an_unknown_namespace_answers_503_on_healthz(client, settings, temporal):
+    settings.TEMPORAL_NAMESPACE = "coffeeshop.typo"
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "temporal": "unavailable"}
+
+
+def test_the_worker_in_an_unknown_namespace_stops_saying_why_in_one_line(temporal):
+    worker = subprocess.run(
+        [sys.executable, "manage.py", "run_temporal_worker"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_READ_DOT_ENV_FILE": "false",
+            "DEBUG": "true",
+            "TEMPORAL_ADDRESS": temporal.address,
+            "TEMPORAL_NAMESPACE": "coffeeshop.typo",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert worker.returncode == 1
+    assert "Traceback" not in worker.stderr
+    assert worker.stderr.strip().splitlines()[-1] == (
+        f"CommandError: Temporal at {temporal.address} refused the worker: Namespace "
+        "coffeeshop.typo is not found. (check TEMPORAL_NAMESPACE, 'coffeeshop.typo', and what "
+        "the credentials may do)"
+    )
 
 
 def test_a_missing_certificate_file_fails_the_connection_saying_which(settings, tmp_path):

@@ -19,6 +19,7 @@ from temporalio.runtime import (
     Runtime,
     TelemetryConfig,
 )
+from temporalio.service import RPCError
 
 from coffeeshop.temporal.client import temporal_connect
 from verification.worker import ACTIVITY_THREADS, reconcile_schedule_ensure, worker_build
@@ -77,11 +78,18 @@ class Command(BaseCommand):
         client = await self._connect(stop, runtime)
         if client is None:
             return
-        await reconcile_schedule_ensure(
-            client=client,
-            task_queue=task_queue,
-            every=timedelta(seconds=settings.VERIFICATION_RECONCILE_INTERVAL),
-        )
+        try:
+            await reconcile_schedule_ensure(
+                client=client,
+                task_queue=task_queue,
+                every=timedelta(seconds=settings.VERIFICATION_RECONCILE_INTERVAL),
+            )
+        except RPCError as exc:  # the first call that names the namespace
+            raise WorkerFailed(
+                f"Temporal at {settings.TEMPORAL_ADDRESS} refused the worker: {exc.message} "
+                f"(check TEMPORAL_NAMESPACE, {settings.TEMPORAL_NAMESPACE!r}, and what the "
+                "credentials may do)"
+            ) from exc
         with ThreadPoolExecutor(ACTIVITY_THREADS, thread_name_prefix="activity") as executor:
             worker = worker_build(client=client, task_queue=task_queue, executor=executor)
             running = asyncio.create_task(worker.run())
