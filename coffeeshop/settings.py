@@ -276,13 +276,13 @@ PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
 # Countries (ISO 3166 codes) whose numbers may sign up; empty allows every country.
 PHONE_ALLOWED_REGIONS = [code.upper() for code in env.list("PHONE_ALLOWED_REGIONS", default=[])]
 # The site's public address, e.g. https://coffee.example.com: delivery receipts come back to it.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="")
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").strip()
 
 # Twilio, for SMS_BACKEND=twilio. TWILIO_API_BASE_URL only for a test double or a proxy.
-TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
-TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
-TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
-TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="").strip()
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="").strip()
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="").strip()
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="").strip()
 TWILIO_API_BASE_URL = env.str("TWILIO_API_BASE_URL", default="")
 
 # The other channels a code can take (VERIFICATION_CHANNELS). Calls: console prints what a call

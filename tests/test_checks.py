@@ -80,6 +80,13 @@ def test_test_settings_pass_every_check():
         ("VOICE_BACKEND", "twilio", "verification.E016"),
         ("PHONE_ALLOWED_REGIONS", ["GB", "XX"], "verification.E009"),
         ("PUBLIC_BASE_URL", "coffee.example.com", "verification.E010"),
+        (
+            "PUBLIC_BASE_URL",
+            "https://localhost  # where Twilio posts receipts",
+            "verification.E010",
+        ),
+        ("PUBLIC_BASE_URL", "https://localhost/?x=1", "verification.E010"),
+        ("PUBLIC_BASE_URL", "https://hooks.example.org", "verification.W001"),
     ],
 )
 def test_unsafe_settings_are_check_errors(settings, setting, value, error):
@@ -96,6 +103,24 @@ def test_twilio_needs_credentials_and_a_sender(settings):
 
     settings.TWILIO_FROM_NUMBER = "+15005550006"
     assert check_ids() == set()
+
+
+def test_blank_twilio_settings_count_as_unset():
+    environment = {
+        "DJANGO_READ_DOT_ENV_FILE": "false",
+        "DEBUG": "true",
+        "SMS_BACKEND": "twilio",
+        "TWILIO_ACCOUNT_SID": " ",
+        "TWILIO_AUTH_TOKEN": " ",
+        "TWILIO_FROM_NUMBER": " ",
+    }
+
+    checked = manage("check", env=environment)
+
+    assert checked.returncode != 0
+    assert "TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_MESSAGING_SERVICE_SID or " in (
+        checked.stderr
+    )
 
 
 def test_twilio_calls_need_credentials_and_a_from_number_not_a_messaging_service(settings):

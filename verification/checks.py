@@ -5,6 +5,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Info, Tags, register
+from django.core.checks import Warning as CheckWarning
+from django.http.request import validate_host
 
 from coffeeshop.phones import phone_region_is_known
 from coffeeshop.temporal.codec import encryption_key_parse
@@ -104,20 +106,42 @@ def verification_settings_check(app_configs, **kwargs) -> list[Error]:
                 id="verification.E014",
             )
         )
-    if settings.PUBLIC_BASE_URL and not url_is_absolute(settings.PUBLIC_BASE_URL):
+    public = settings.PUBLIC_BASE_URL
+    if public and not url_is_base(public):
         errors.append(
             Error(
-                "PUBLIC_BASE_URL is not an absolute http(s) address.",
-                hint="For example https://coffee.example.com",
+                f"PUBLIC_BASE_URL is not an absolute http(s) address to build links on: {public!r}",
+                hint="For example https://coffee.example.com (no spaces, query or # comment: "
+                "a .env value runs to the end of its line).",
                 id="verification.E010",
+            )
+        )
+    elif public and not validate_host(urlsplit(public).hostname or "", settings.ALLOWED_HOSTS):
+        errors.append(
+            CheckWarning(
+                f"PUBLIC_BASE_URL's host is not in ALLOWED_HOSTS: {public!r}",
+                hint="Twilio's delivery receipts come to that host; unless a proxy rewrites the "
+                "Host header, each is refused 400. Add the host to ALLOWED_HOSTS.",
+                id="verification.W001",
             )
         )
     return errors
 
 
-def url_is_absolute(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+def url_is_base(url: str) -> bool:
+    """Whether `url` is an absolute http(s) address that paths can be appended to."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a malformed IPv6 host
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.netloc)
+        and not parts.query
+        and not parts.fragment
+        and "#" not in url
+        and not any(c.isspace() for c in url)
+    )
 
 
 @register("verification")
@@ -151,7 +175,7 @@ def twilio_settings_check(app_configs, **kwargs) -> list[Error]:
                 id="verification.E016",
             )
         )
-    if settings.TWILIO_API_BASE_URL and not url_is_absolute(settings.TWILIO_API_BASE_URL):
+    if settings.TWILIO_API_BASE_URL and not url_is_base(settings.TWILIO_API_BASE_URL):
         errors.append(
             Error("TWILIO_API_BASE_URL is not an absolute http(s) address.", id="verification.E012")
         )

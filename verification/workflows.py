@@ -96,6 +96,11 @@ UNDELIVERABLE_PATCH = "undeliverable-state"
 # Before this patch every send and the outcome record ran as local activities; runs begun then
 # replay that way (see the module docstring for why they no longer do).
 DURABLE_SIDE_EFFECTS_PATCH = "side-effects-after-durable-decisions"
+# Before this patch a receipt that came while its send's result was still on the way (a provider
+# that calls back within milliseconds) was dropped; runs that met one then replay dropping it.
+EARLY_RECEIPTS_PATCH = "receipts-before-send-result"
+# Receipts kept for a send in flight, by message id: a provider calls back a few times per message.
+EARLY_RECEIPTS_KEPT = 8
 # What the web tier sends: an HMAC-SHA256 in lower-case hex. Anything else is refused unread, so
 # no malformed input can cost an attempt or reach hmac.compare_digest.
 CODE_HASH = re.compile(r"[0-9a-f]{64}")
@@ -120,6 +125,8 @@ class VerifyPhoneWorkflow:
         self._outcome: workflow.ActivityHandle[None] | None = None
         self._message_id = ""
         self._delivery: DeliveryStatus | None = None
+        # Receipts that came while a send was in flight, before its message id was known.
+        self._early_receipts: dict[str, DeliveryStatus] = {}
         self._end_reason = ""
         self._window_ends_at = workflow.now() + timedelta(seconds=input.window_seconds)
         # The channel ladder. A run with one channel never moves on by itself, and takes exactly
@@ -271,14 +278,27 @@ class VerifyPhoneWorkflow:
         """A provider's receipt for a text: kept if it is about the current code and moves on.
 
         Receipts for older codes, repeats, and ones arriving out of order (sent after delivered)
-        change nothing.
+        change nothing. One that comes while a send is in flight may be about it (the provider
+        can call back before the send's result reaches the run): it is kept until that result
+        names its message.
         """
-        if not self._message_id or input.message_id != self._message_id:
+        if not self._message_id:
+            if self._sending and (
+                input.message_id in self._early_receipts
+                or len(self._early_receipts) < EARLY_RECEIPTS_KEPT
+            ):
+                kept = self._early_receipts.get(input.message_id)
+                if kept is None or input.status.rank > kept.rank:
+                    self._early_receipts[input.message_id] = input.status
             return
-        if self._delivery is None or input.status.rank > self._delivery.rank:
-            self._delivery = input.status
-            self._sent[-1].delivery_status = input.status
-            if input.status.is_failure and self._next_rung() is not None:
+        if input.message_id == self._message_id:
+            self._delivery_update(input.status)
+
+    def _delivery_update(self, status: DeliveryStatus) -> None:
+        if self._delivery is None or status.rank > self._delivery.rank:
+            self._delivery = status
+            self._sent[-1].delivery_status = status
+            if status.is_failure and self._next_rung() is not None:
                 self._advance_due = True  # it never arrived: the next channel, now
 
     @workflow.query(name=STATUS_QUERY)
@@ -317,6 +337,7 @@ class VerifyPhoneWorkflow:
         self._code_expires_at = None
         self._message_id = ""
         self._delivery = None
+        self._early_receipts = {}
         self._ladder_deadline = None
         self._advance_due = False
         self._sent.append(SendRecord(self._channel, workflow.now()))
@@ -390,6 +411,10 @@ class VerifyPhoneWorkflow:
             self._ladder_deadline = workflow.now() + timedelta(
                 seconds=self._input.channel_timeout_seconds
             )
+        early = self._early_receipts.pop(sent.message_id, None) if sent.message_id else None
+        self._early_receipts = {}
+        if early is not None and workflow.patched(EARLY_RECEIPTS_PATCH):
+            self._delivery_update(early)
 
     def _skip_channel(self, cause: BaseException | None) -> bool:
         """Go down the ladder past a channel this customer cannot be reached on, if it goes on.

@@ -358,7 +358,10 @@ class WorkflowHarness:
     def receipt(self, status: DeliveryStatus, code: str | None = None) -> None:
         """Signal a delivery receipt for the text that carried `code` (by default the latest)."""
         number = self.codes.index(code) + 1 if code else len(self.codes)
-        message_id = f"stub-message-{number}"
+        self.receipt_for(f"stub-message-{number}", status)
+
+    def receipt_for(self, message_id: str, status: DeliveryStatus) -> None:
+        """Signal a delivery receipt for the message the provider calls `message_id`."""
         self._run(
             self.handle.signal(
                 DELIVERY_STATUS_SIGNAL, DeliveryStatusInput(message_id=message_id, status=status)

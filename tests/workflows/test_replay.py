@@ -33,6 +33,9 @@ HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 # Recorded before DURABLE_SIDE_EFFECTS_PATCH, when every send and the outcome record were local
 # activities: runs begun then must finish the way they began. Kept as they are, never re-recorded.
 BEFORE_DURABLE_SIDE_EFFECTS = HISTORIES / "before_durable_side_effects"
+# Recorded before EARLY_RECEIPTS_PATCH, when a receipt that came before its send's result was
+# dropped (the ladder then waited out its timeout). Kept as they are, never re-recorded.
+BEFORE_EARLY_RECEIPTS = HISTORIES / "before_early_receipts"
 WRONG = "000000"
 
 
@@ -135,6 +138,19 @@ def ladder_skipped_channel(run: WorkflowHarness) -> None:
     run.submit(run.code())
 
 
+def ladder_early_receipt(run: WorkflowHarness) -> None:
+    """A failed receipt that comes before its send's result: the ladder still moves on."""
+    run.start(verify_input(channels=LADDER, channel_timeout_seconds=600, resend_cooldown_seconds=0))
+    run.code()
+    run.hold_sends()
+    resending = run.in_background(run.resend)
+    run.wait_for_send_call(2)
+    run.receipt(DeliveryStatus.FAILED)
+    run.release_sends()
+    resending.result(timeout=10)
+    run.submit(run.code(3))
+
+
 def keyed_requests(run: WorkflowHarness) -> None:
     """Idempotency-Keys: a retried code and a retried resend answered once each."""
     run.start(verify_input(resend_cooldown_seconds=0))
@@ -162,6 +178,7 @@ PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
         ladder_timeout,
         ladder_customer_choice,
         ladder_skipped_channel,
+        ladder_early_receipt,
         keyed_requests,
     )
 }
@@ -189,7 +206,8 @@ def test_every_path_has_a_recorded_history() -> None:
 @pytest.mark.parametrize(
     "path",
     [history_file(name) for name in sorted(PATHS)]
-    + sorted(BEFORE_DURABLE_SIDE_EFFECTS.glob("verify_phone_*.json")),
+    + sorted(BEFORE_DURABLE_SIDE_EFFECTS.glob("verify_phone_*.json"))
+    + sorted(BEFORE_EARLY_RECEIPTS.glob("verify_phone_*.json")),
     ids=lambda path: f"{path.parent.name}/{path.stem}",
 )
 def test_recorded_history_replays_on_the_current_workflow(path: Path) -> None:

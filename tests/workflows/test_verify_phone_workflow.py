@@ -664,6 +664,27 @@ def test_receipts_for_the_current_code_move_its_status_on_and_never_back(
     assert harness.status().delivery_status == DeliveryStatus.DELIVERED
 
 
+def test_a_receipt_that_comes_before_its_send_result_still_counts(
+    harness: WorkflowHarness,
+) -> None:
+    """A provider can call back within milliseconds, before the send's result reaches the run."""
+    harness.start(verify_input(resend_cooldown_seconds=0))
+    harness.code()
+    harness.hold_sends()
+
+    resending = harness.in_background(harness.resend)
+    harness.wait_for_send_call(2)
+    harness.receipt_for("stub-message-9", DeliveryStatus.DELIVERED)  # another message's
+    harness.receipt(DeliveryStatus.SENT)  # this send's, while its result is on the way
+    harness.receipt(DeliveryStatus.UNDELIVERED)
+    harness.release_sends()
+    resending.result(timeout=10)
+
+    status = harness.status()
+    assert status.delivery_status == DeliveryStatus.UNDELIVERED
+    assert [send.delivery_status for send in status.sends] == [None, DeliveryStatus.UNDELIVERED]
+
+
 def test_a_failed_delivery_lifts_the_cooldown_but_not_the_send_limit(
     harness: WorkflowHarness,
 ) -> None:
