@@ -206,6 +206,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "temporalio": {"level": "WARNING"},
+        # The twilio SDK logs every request's method, URL and headers at INFO.
+        "twilio": {"level": "WARNING"},
         # A request for a Host not in ALLOWED_HOSTS (scanners, bare-IP probes) answers 400; as
         # Django's docs suggest, it is not worth an ERROR with a traceback each time.
         "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},

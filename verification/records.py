@@ -53,11 +53,13 @@ def verification_record_outcome(
         )
         if verification.status != state or verification.finished_at is None:
             verification.status = state
-            verification.finished_at = finished_at
+            # The workflow's clock can be a moment behind the row's start, which the first send
+            # wrote with the worker's own clock as it ran.
+            verification.finished_at = max(finished_at, verification.started_at or finished_at)
             verification.end_reason = reason
             verification.channel = channel or verification.channel
             verification.save(update_fields=["status", "finished_at", "end_reason", "channel"])
         if state == VerificationState.VERIFIED and not customer.phone_verified:
             customer.phone_verified = True
-            customer.verified_at = finished_at
+            customer.verified_at = verification.finished_at
             customer.save(update_fields=["phone_verified", "verified_at", "updated_at"])

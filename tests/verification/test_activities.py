@@ -3,6 +3,7 @@
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from django.db import connections, transaction
@@ -82,3 +83,30 @@ def test_an_outcome_activity_cancelled_while_waiting_for_a_lock_leaves_its_retry
     finally:
         activity_thread.submit(connections.close_all).result(timeout=30)
         activity_thread.shutdown(wait=True)
+
+
+def test_an_outcome_never_finishes_before_its_run_started():
+    customer = Customer.objects.create(
+        first_name="Ada", last_name="Lovelace", email="a@example.com", phone_number="+447700900123"
+    )
+    started = Verification.objects.create(
+        customer=customer, workflow_id="verify-phone-x", run_id="run-clock"
+    ).started_at
+    # The workflow's clock a few milliseconds behind the worker's, which wrote the start.
+    behind = started - timedelta(milliseconds=3)
+
+    ActivityEnvironment().run(
+        record_verification_outcome,
+        RecordOutcomeInput(
+            customer_id=str(customer.pk),
+            workflow_id="verify-phone-x",
+            run_id="run-clock",
+            state=VerificationState.VERIFIED,
+            finished_at=behind,
+        ),
+    )
+
+    verification = Verification.objects.get(run_id="run-clock")
+    customer.refresh_from_db()
+    assert verification.finished_at == started
+    assert customer.verified_at == started
