@@ -250,6 +250,16 @@ class VerificationDetailSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=[channel.value for channel in Channel]),
         help_text="The channels a resend may ask for; empty once the run has ended.",
     )
+    fallback_channel = serializers.ChoiceField(
+        choices=[channel.value for channel in Channel],
+        allow_null=True,
+        help_text="The channel the latest send failed on for good, when the code before it "
+        "(on `channel`) was kept working instead; null otherwise.",
+    )
+    fallback_reason = serializers.CharField(
+        allow_blank=True,
+        help_text="Why that send failed, as `end_reason` says it; empty otherwise.",
+    )
 
 
 class CustomerVerificationApi(APIView):
@@ -303,6 +313,8 @@ class CustomerVerificationApi(APIView):
                     "next_channel": view.next_channel,
                     "next_channel_at": view.next_channel_at,
                     "channels": list(view.channels) if pending else [],
+                    "fallback_channel": view.fallback_channel,
+                    "fallback_reason": view.fallback_reason,
                 },
             }
         )

@@ -198,6 +198,10 @@ class VerificationStatus:
     next_channel: Channel | None = None  # where the ladder goes next, by itself, and when
     next_channel_at: datetime | None = None
     channels: list[Channel] = field(default_factory=list)  # those a resend may still ask for
+    # Why the last send, through `fallback_channel`, failed for good (an UndeliverableReason)
+    # when the code before it, on `channel`, was kept working instead; empty otherwise.
+    fallback_reason: str = ""
+    fallback_channel: Channel | None = None
 
 
 @dataclass

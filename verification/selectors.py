@@ -56,6 +56,9 @@ class VerificationView:
     next_channel: Channel | None = None
     next_channel_at: datetime | None = None
     channels: tuple[Channel, ...] = ()  # a resend may ask for these
+    # The channel that failed for good, and why, when the code before it was kept working.
+    fallback_channel: Channel | None = None
+    fallback_reason: str = ""
 
     @classmethod
     def of_status(cls, workflow_id: str, status: VerificationStatus) -> "VerificationView":
@@ -79,6 +82,8 @@ class VerificationView:
             next_channel=status.next_channel,
             next_channel_at=status.next_channel_at,
             channels=tuple(status.channels),
+            fallback_channel=status.fallback_channel,
+            fallback_reason=status.fallback_reason,
         )
 
     @classmethod

@@ -63,6 +63,10 @@ CHANNEL_TEXT = {
         "next": "we will text you",
         "now": "We are texting you a new code now",
         "send": "Text",
+        "heading": "Check your phone",
+        "not_delivered": "Your phone network says the text did not arrive.",
+        "could_not": "We could not text you.",
+        "still_works": "The code we texted you still works.",
     },
     Channel.VOICE: {
         "sent": "We are calling {to} to read you a code.",
@@ -71,6 +75,10 @@ CHANNEL_TEXT = {
         "next": "we will call you",
         "now": "We are calling you now",
         "send": "Call",
+        "heading": "Check your phone",
+        "not_delivered": "The call did not get through.",
+        "could_not": "We could not call you.",
+        "still_works": "The code we read out on the phone still works.",
     },
     Channel.EMAIL: {
         "sent": "We emailed a code to {to}.",
@@ -79,6 +87,10 @@ CHANNEL_TEXT = {
         "next": "we will email you",
         "now": "We are emailing you a new code now",
         "send": "Email",
+        "heading": "Check your email",
+        "not_delivered": "Your email could not be delivered.",
+        "could_not": "We could not email you.",
+        "still_works": "The code we emailed you still works.",
     },
 }
 
@@ -116,8 +128,20 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
         notice = None
     if notice and notice.get("kind") == CODE_NOTICE and not form.is_bound:
         form.mark_code_refused(described_by=NOTICE_ID)
+    fallback = ""
+    if view.fallback_channel is not None:
+        fallback = " ".join(
+            (
+                CHANNEL_TEXT[view.fallback_channel]["could_not"],
+                undeliverable_text(view.fallback_reason, view.fallback_channel),
+                CHANNEL_TEXT[channel]["still_works"],
+            )
+        )
     context = {
         "customer": customer,
+        "heading": CHANNEL_TEXT[channel]["heading"],
+        "not_delivered": CHANNEL_TEXT[channel]["not_delivered"],
+        "fallback": fallback,
         "masked_phone": phone_mask(customer.phone_number),
         "sent_text": format_html(
             CHANNEL_TEXT[channel]["sent"],

@@ -18,6 +18,7 @@ takes 8 events for the start with its first code and 13 for the right code with 
 import hmac
 import math
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -101,6 +102,22 @@ DURABLE_SIDE_EFFECTS_PATCH = "side-effects-after-durable-decisions"
 EARLY_RECEIPTS_PATCH = "receipts-before-send-result"
 # Receipts kept for a send in flight, by message id: a provider calls back a few times per message.
 EARLY_RECEIPTS_KEPT = 8
+# Before this patch a send that failed for good with no rung after it ended the run, even when
+# the code before it (a text that was arriving) still worked; runs that met one then replay so.
+KEEP_PREVIOUS_CODE_PATCH = "keep-previous-code-when-a-channel-fails"
+
+
+@dataclass
+class _Code:
+    """A code that went out: enough to let it work again if the send replacing it fails."""
+
+    channel: Channel
+    code_hash: str
+    expires_at: datetime | None
+    message_id: str
+    delivery: DeliveryStatus | None
+
+
 # What the web tier sends: an HMAC-SHA256 in lower-case hex. Anything else is refused unread, so
 # no malformed input can cost an attempt or reach hmac.compare_digest.
 CODE_HASH = re.compile(r"[0-9a-f]{64}")
@@ -127,6 +144,12 @@ class VerifyPhoneWorkflow:
         self._delivery: DeliveryStatus | None = None
         # Receipts that came while a send was in flight, before its message id was known.
         self._early_receipts: dict[str, DeliveryStatus] = {}
+        # The code the current send replaces, while that send may yet fail for good.
+        self._previous_code: _Code | None = None
+        # Why the last send failed for good, and through which channel, when the code before it
+        # was kept instead.
+        self._fallback_reason = ""
+        self._fallback_channel: Channel | None = None
         self._end_reason = ""
         self._window_ends_at = workflow.now() + timedelta(seconds=input.window_seconds)
         # The channel ladder. A run with one channel never moves on by itself, and takes exactly
@@ -323,11 +346,26 @@ class VerifyPhoneWorkflow:
             channel=self._channel,
             sends=[SendRecord(s.channel, s.requested_at, s.delivery_status) for s in self._sent],
             channels=[channel for channel in self._ladder if channel not in self._skipped],
+            fallback_reason=self._fallback_reason,
+            fallback_channel=self._fallback_channel,
             next_channel=self._next_rung() if self._ladder_deadline and can_resend else None,
             next_channel_at=self._ladder_deadline if can_resend else None,
         )
 
     def _request_send(self, channel: Channel | None = None) -> None:
+        self._previous_code = (
+            _Code(
+                self._channel,
+                self._code_hash,
+                self._code_expires_at,
+                self._message_id,
+                self._delivery,
+            )
+            if self._code_hash is not None
+            else None
+        )
+        self._fallback_reason = ""
+        self._fallback_channel = None
         if channel is not None:
             self._channel = channel
         self._sends += 1
@@ -390,7 +428,9 @@ class VerifyPhoneWorkflow:
             # An activity's failure arrives wrapped in an ActivityError; a local activity's may
             # also arrive bare (its ApplicationError, or the timeout that ended its retries).
             cause = err.cause if isinstance(err, ActivityError) else err
-            if self._state is VerificationState.PENDING and self._skip_channel(cause):
+            if self._state is VerificationState.PENDING and (
+                self._skip_channel(cause) or self._keep_previous_code(cause)
+            ):
                 return
             if self._state is VerificationState.PENDING:
                 self._end(self._state_after_send_failure(cause))
@@ -404,6 +444,7 @@ class VerifyPhoneWorkflow:
             self._sending = False
         if self._send_requested or self._state is not VerificationState.PENDING:
             return  # superseded by a newer send, or ended while this one was in flight
+        self._previous_code = None
         self._code_hash = sent.code_hash
         self._code_expires_at = sent.expires_at
         self._message_id = sent.message_id
@@ -433,6 +474,45 @@ class VerifyPhoneWorkflow:
             self._sends -= 1
             self._sent.pop()
         self._request_send(following)
+        return True
+
+    def _keep_previous_code(self, cause: BaseException | None) -> bool:
+        """Let the code before a send that failed for good work again, if it may still arrive.
+
+        A customer who asked for an email the server refuses, or a ladder whose last rung cannot
+        reach them, still has the code an earlier channel brought, unless that one was reported
+        undelivered too. Its channel is current again, and the failed one is not offered again.
+        """
+        error_type = cause.type if isinstance(cause, ApplicationError) else None
+        previous = self._previous_code
+        if (
+            error_type not in (SMS_UNDELIVERABLE_ERROR, CHANNEL_UNUSABLE_ERROR)
+            or previous is None
+            or previous.channel == self._channel
+            or (previous.delivery is not None and previous.delivery.is_failure)
+            or not workflow.patched(KEEP_PREVIOUS_CODE_PATCH)
+        ):
+            return False
+        assert isinstance(cause, ApplicationError)
+        if error_type == CHANNEL_UNUSABLE_ERROR:
+            self._fallback_reason = UndeliverableReason.UNREACHABLE.value
+            self._sends -= 1  # nothing went out
+            self._sent.pop()
+        else:
+            self._fallback_reason = str(cause.details[0]) if cause.details else ""
+            self._sent[-1].delivery_status = DeliveryStatus.FAILED
+        self._skipped.add(self._channel)
+        self._fallback_channel = self._channel
+        self._channel = previous.channel
+        self._code_hash = previous.code_hash
+        self._code_expires_at = previous.expires_at
+        self._message_id = previous.message_id
+        self._delivery = previous.delivery
+        self._previous_code = None
+        if self._input.channel_timeout_seconds and self._next_rung() is not None:
+            self._ladder_deadline = workflow.now() + timedelta(
+                seconds=self._input.channel_timeout_seconds
+            )
         return True
 
     def _state_after_send_failure(self, cause: BaseException | None) -> VerificationState:

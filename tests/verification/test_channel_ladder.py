@@ -4,6 +4,7 @@ on the channel that worked. The ladder's every turn is the workflow's decision."
 
 import email
 import email.policy
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -194,3 +195,28 @@ def test_a_text_with_no_answer_in_time_is_followed_by_an_email_by_itself(
     assert waited < 10
     assert (after["channel"], after["next_channel"]) == ("email", None)
     assert verify(customer_id, emailed_code(smtp_server)) == SUCCESS
+
+
+def test_an_email_asked_for_that_the_server_refuses_leaves_the_texted_code_working(
+    settings, client, twilio, smtp_server
+):
+    settings.VERIFICATION_CHANNELS = ["sms", "voice", "email"]
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    smtp_server.refusals[EMAIL] = "550 5.1.1 <{address}>: user unknown"
+    customer_id = sign_up()
+    (text,) = wait_for(twilio.messages)
+
+    asked = APIClient().post(
+        f"/v1/customers/{customer_id}:resendCode", {"channel": "email"}, format="json"
+    )
+    kept = wait_for(lambda: (s := status(customer_id))["fallback_channel"] and s)
+    page = client.get(f"/customers/{customer_id}/verify/").content.decode()
+
+    assert asked.status_code == 202
+    assert (kept["status"], kept["channel"]) == ("pending", "sms")
+    assert (kept["fallback_channel"], kept["fallback_reason"]) == ("email", "unreachable")
+    assert "email" not in kept["channels"]
+    assert "We could not email you." in page
+    assert "The code we texted you still works." in page
+    assert "Email me instead" not in page
+    assert verify(customer_id, re.search(r"\b\d{6}\b", text.form["Body"])[0]) == SUCCESS

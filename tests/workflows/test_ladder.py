@@ -188,3 +188,71 @@ def test_the_ladder_stops_at_the_send_limit(harness: WorkflowHarness) -> None:
 
     assert harness.channels_sent == [SMS, VOICE]
     assert (status.sends_remaining, status.next_channel_at) == (0, None)
+
+
+def test_a_channel_asked_for_that_fails_for_good_leaves_the_code_before_it_working(
+    harness: WorkflowHarness,
+) -> None:
+    harness.fail_sends(
+        ApplicationError(
+            "The server refused it.",
+            "unreachable",
+            type=SMS_UNDELIVERABLE_ERROR,
+            non_retryable=True,
+        ),
+        channel=EMAIL,
+    )
+    harness.start(ladder(resend_cooldown_seconds=0))
+    texted = harness.code()
+
+    harness.resend(EMAIL)
+    status = harness.wait_for_status(lambda s: s.fallback_channel)
+
+    assert harness.channels_sent == [SMS, EMAIL]
+    assert status.state == VerificationState.PENDING
+    assert (status.channel, status.fallback_channel, status.fallback_reason) == (
+        SMS,
+        EMAIL,
+        "unreachable",
+    )
+    assert [(s.channel, s.delivery_status) for s in status.sends] == [
+        (SMS, None),
+        (EMAIL, DeliveryStatus.FAILED),
+    ]
+    assert EMAIL not in status.channels
+    assert status.sends_remaining == 3  # the refused email was a send
+    assert harness.submit(texted).result == SUCCESS
+
+
+def test_a_last_rung_the_customer_cannot_use_leaves_the_code_before_it_working(
+    harness: WorkflowHarness,
+) -> None:
+    harness.fail_sends(
+        ApplicationError("No email on file.", type=CHANNEL_UNUSABLE_ERROR, non_retryable=True),
+        channel=EMAIL,
+    )
+    harness.start(verify_input(channels=[SMS, EMAIL], channel_timeout_seconds=1))
+    texted = harness.code()
+
+    status = harness.wait_for_status(lambda s: s.fallback_channel)
+
+    assert harness.channels_sent == [SMS, EMAIL]
+    assert (status.channel, status.fallback_channel, status.next_channel) == (SMS, EMAIL, None)
+    assert [s.channel for s in status.sends] == [SMS]  # nothing went out by email
+    assert harness.submit(texted).result == SUCCESS
+
+
+def test_a_channel_failing_for_good_after_an_undelivered_code_ends_the_run(
+    harness: WorkflowHarness,
+) -> None:
+    harness.fail_sends(
+        ApplicationError("A landline.", "not_mobile", type=SMS_UNDELIVERABLE_ERROR),
+        channel=VOICE,
+    )
+    harness.start(verify_input(channels=[SMS, VOICE]))
+    harness.code()
+
+    harness.receipt(DeliveryStatus.UNDELIVERED)
+
+    assert harness.result().state == VerificationState.UNDELIVERABLE
+    assert harness.channels_sent == [SMS, VOICE]

@@ -36,6 +36,9 @@ BEFORE_DURABLE_SIDE_EFFECTS = HISTORIES / "before_durable_side_effects"
 # Recorded before EARLY_RECEIPTS_PATCH, when a receipt that came before its send's result was
 # dropped (the ladder then waited out its timeout). Kept as they are, never re-recorded.
 BEFORE_EARLY_RECEIPTS = HISTORIES / "before_early_receipts"
+# Recorded before KEEP_PREVIOUS_CODE_PATCH, when a channel that failed for good with no rung
+# after it ended the run undeliverable. Kept as they are, never re-recorded.
+BEFORE_KEEP_PREVIOUS_CODE = HISTORIES / "before_keep_previous_code"
 WRONG = "000000"
 
 
@@ -151,6 +154,19 @@ def ladder_early_receipt(run: WorkflowHarness) -> None:
     run.submit(run.code(3))
 
 
+def ladder_failed_choice_keeps_code(run: WorkflowHarness) -> None:
+    """An email asked for that the server refuses: the texted code works on."""
+    run.fail_sends(
+        ApplicationError("Refused.", "unreachable", type=SMS_UNDELIVERABLE_ERROR),
+        channel=Channel.EMAIL,
+    )
+    run.start(verify_input(channels=LADDER, channel_timeout_seconds=600, resend_cooldown_seconds=0))
+    texted = run.code()
+    run.resend(Channel.EMAIL)
+    run.wait_for_status(lambda s: s.fallback_channel)
+    run.submit(texted)
+
+
 def keyed_requests(run: WorkflowHarness) -> None:
     """Idempotency-Keys: a retried code and a retried resend answered once each."""
     run.start(verify_input(resend_cooldown_seconds=0))
@@ -179,6 +195,7 @@ PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
         ladder_customer_choice,
         ladder_skipped_channel,
         ladder_early_receipt,
+        ladder_failed_choice_keeps_code,
         keyed_requests,
     )
 }
@@ -207,7 +224,8 @@ def test_every_path_has_a_recorded_history() -> None:
     "path",
     [history_file(name) for name in sorted(PATHS)]
     + sorted(BEFORE_DURABLE_SIDE_EFFECTS.glob("verify_phone_*.json"))
-    + sorted(BEFORE_EARLY_RECEIPTS.glob("verify_phone_*.json")),
+    + sorted(BEFORE_EARLY_RECEIPTS.glob("verify_phone_*.json"))
+    + sorted(BEFORE_KEEP_PREVIOUS_CODE.glob("verify_phone_*.json")),
     ids=lambda path: f"{path.parent.name}/{path.stem}",
 )
 def test_recorded_history_replays_on_the_current_workflow(path: Path) -> None:
