@@ -147,6 +147,32 @@ def test_emailed_codes_need_an_email_backend_that_delivers_with_debug_off(settin
     assert check_ids() == set()
 
 
+def test_a_ladder_that_replaces_codes_before_their_ttl_is_warned_about(settings):
+    settings.VERIFICATION_CHANNEL_TIMEOUT = 60
+    assert check_ids() == set()  # one channel: no ladder
+
+    settings.VERIFICATION_CHANNELS = ["sms", "voice"]
+    assert check_ids() == {"verification.W002"}
+
+    settings.VERIFICATION_CHANNEL_TIMEOUT = settings.VERIFICATION_CODE_TTL
+    assert check_ids() == set()
+
+
+def test_a_text_or_call_backend_that_delivers_nothing_is_noted_with_debug_off(settings):
+    settings.SMS_BACKEND = "console"
+    assert check_ids() == {"verification.I002"}
+
+    settings.DEBUG = True
+    assert check_ids() == set()
+
+    settings.DEBUG = False
+    settings.SMS_BACKEND = "locmem"
+    settings.VOICE_BACKEND = "console"
+    settings.VERIFICATION_CHANNELS = ["sms", "voice"]
+    settings.VERIFICATION_CHANNEL_TIMEOUT = settings.VERIFICATION_CODE_TTL
+    assert check_ids() == {"verification.I002"}
+
+
 def test_limits_at_the_edges_pass(settings):
     settings.VERIFICATION_CODE_TTL = 600
     settings.VERIFICATION_CODE_LENGTH = 10

@@ -106,6 +106,18 @@ def verification_settings_check(app_configs, **kwargs) -> list[Error]:
                 id="verification.E014",
             )
         )
+    ttl = settings.VERIFICATION_CODE_TTL
+    if len(channels) > 1 and MIN_CHANNEL_TIMEOUT <= timeout < ttl:
+        errors.append(
+            CheckWarning(
+                f"VERIFICATION_CHANNEL_TIMEOUT ({timeout} s) is shorter than "
+                f"VERIFICATION_CODE_TTL ({ttl} s).",
+                hint="The ladder replaces a code when its channel's time is up, while the text, "
+                "the call and the code page say it lasts the TTL (and a call may still be "
+                "ringing). Wait at least the TTL on each channel.",
+                id="verification.W002",
+            )
+        )
     public = settings.PUBLIC_BASE_URL
     if public and not url_is_base(public):
         errors.append(
@@ -193,8 +205,35 @@ UNDELIVERING_EMAIL_BACKENDS = {
 
 @register("verification")
 def channel_backends_check(app_configs, **kwargs) -> list[Error]:
-    """The voice backend must exist; with DEBUG off, emailed codes must leave the machine."""
+    """The voice backend must exist; with DEBUG off, emailed codes must leave the machine, and a
+    text or call backend that delivers nothing is worth a note (the stack can be tried without a
+    provider: the console backends mask the code then)."""
     errors = []
+    if not settings.DEBUG:
+        undelivering = [
+            f"{name}={backend}"
+            for name, backend, used in (
+                (
+                    "SMS_BACKEND",
+                    settings.SMS_BACKEND,
+                    Channel.SMS in settings.VERIFICATION_CHANNELS,
+                ),
+                (
+                    "VOICE_BACKEND",
+                    settings.VOICE_BACKEND,
+                    Channel.VOICE in settings.VERIFICATION_CHANNELS,
+                ),
+            )
+            if used and backend == "console"
+        ]
+        if undelivering:
+            errors.append(
+                Info(
+                    f"{', '.join(undelivering)} with DEBUG off: no customer gets a code.",
+                    hint="Fine for trying the stack; to go live set twilio (see the README).",
+                    id="verification.I002",
+                )
+            )
     try:
         voice_backend_class()
     except ImportError as exc:
