@@ -14,7 +14,26 @@ from coffeeshop.temporal.config import TemporalConfigError, temporal_profile_loa
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = BASE_DIR / ".data"
 
-env = environ.Env()
+
+class _Env(environ.Env):
+    """django-environ's reader, naming the variable whose value is not what it should be (a
+    bare ValueError from int() named nothing), and reading an empty number as unset."""
+
+    def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
+        if cast in (int, float) and self.ENVIRON.get(var) == "" and default is not self.NOTSET:
+            return default
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except (ValueError, TypeError) as exc:
+            if cast in (int, float):
+                kind = "a whole number" if cast is int else "a number"
+                raise ImproperlyConfigured(
+                    f"{var} must be {kind}, not {self.ENVIRON.get(var)!r}."
+                ) from exc
+            raise ImproperlyConfigured(f"{var} is not valid: {exc}") from exc
+
+
+env = _Env()
 if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env", overwrite=False)
 

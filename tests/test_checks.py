@@ -243,3 +243,15 @@ def test_debug_off_turns_on_https_cookies_hsts_and_nosniff_unless_turned_off():
     assert production.stdout.split() == ["True"] * 5, production.stderr
     assert plain_http.stdout.split() == ["False"] + ["True"] * 4
     assert development.stdout.split() == ["False", "False", "False", "False", "True"]
+
+
+def test_a_number_setting_that_is_no_number_stops_startup_naming_it():
+    junk = manage("check", env={**MINIMAL_PRODUCTION_ENV, "VERIFICATION_CHANNEL_TIMEOUT": "junk"})
+    empty = manage("check", env={**MINIMAL_PRODUCTION_ENV, "VERIFICATION_CODE_TTL": ""})
+
+    assert junk.returncode != 0
+    assert junk.stderr.strip().splitlines()[-1] == (
+        "django.core.exceptions.ImproperlyConfigured: VERIFICATION_CHANNEL_TIMEOUT must be a "
+        "whole number, not 'junk'."
+    )
+    assert empty.returncode == 0, empty.stderr  # empty counts as unset: the default
