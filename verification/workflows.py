@@ -473,6 +473,8 @@ class VerifyPhoneWorkflow:
         if unusable:
             self._sends -= 1
             self._sent.pop()
+        else:
+            self._sent[-1].delivery_status = DeliveryStatus.FAILED  # the provider refused it
         self._request_send(following)
         return True
 

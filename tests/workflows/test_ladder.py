@@ -161,6 +161,10 @@ def test_a_number_sms_cannot_reach_gets_a_call_instead_of_ending_the_run(
     assert harness.started.state == VerificationState.PENDING
     assert harness.started.channel == VOICE
     assert harness.channels_sent == [SMS, VOICE]
+    assert [(s.channel, s.delivery_status) for s in harness.started.sends] == [
+        (SMS, DeliveryStatus.FAILED),
+        (VOICE, None),
+    ]
     assert harness.submit(called).result == SUCCESS
 
 
