@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import pytest
 from django.conf import settings as django_settings
@@ -212,16 +213,17 @@ def latest_code(outbox: list[sms.SmsMessage], phone_number: str, *, count: int =
     return codes[-1]
 
 
-def wait_until_past(moment) -> None:
-    """Wait until the clock passes `moment`, a deadline the workflow reported (a code's expiry,
-    the end of a cooldown): the wait follows the workflow's own answer, not a guess."""
-    from django.utils import timezone
-
+def wait_until_past(moment: datetime | None, *, timeout: float = 30) -> None:
+    """Return once the clock, which the workflow's follows, passes `moment`: a deadline the
+    workflow reported (a code's expiry, the end of a cooldown), not a guess."""
     assert moment is not None, "the workflow reported no such deadline"
-    remaining = (moment - timezone.now()).total_seconds()
-    assert remaining < 30, f"{moment} is too far away for a test to wait for"
-    if remaining > 0:
-        time.sleep(remaining + 0.05)
+    wait_for(lambda: datetime.now(UTC) > moment, timeout=timeout, interval=0.02)
+
+
+def error_summary(html: str) -> list[str]:
+    """The messages a page's error summary lists, in order."""
+    summary = re.search(r'<div class="error-summary".*?</ul>', html, re.S)
+    return re.findall(r"<li>(.*?)</li>", summary[0]) if summary else []
 
 
 def live_status(customer):

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from customers.models import Customer
+from tests.conftest import error_summary
 from verification.models import Verification
 
 SIGNUP = "/"
@@ -113,11 +114,6 @@ def test_invalid_post_keeps_the_entries_and_the_request_id(client):
     html = response.content.decode()
     assert 'value="keep-me"' in html
     assert 'value="Lovelace"' in html
-
-
-def error_summary(html: str) -> list[str]:
-    summary = re.search(r'<div class="error-summary".*?</ul>', html, re.S)
-    return re.findall(r"<li>(.*?)</li>", summary[0]) if summary else []
 
 
 @pytest.mark.parametrize("request_id", ["x" * 101, "form\x01one"], ids=["too-long", "control"])

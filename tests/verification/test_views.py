@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from tests.conftest import (
+    error_summary,
     latest_code,
     live_status,
     sent_codes,
@@ -131,11 +132,6 @@ def test_each_render_carries_a_new_form_key(client, sign_up):
     keys = {form_key(client.get(url("verify", customer)).content.decode()) for _ in range(2)}
 
     assert len(keys) == 2
-
-
-def error_summary(html: str) -> list[str]:
-    summary = re.search(r'<div class="error-summary".*?</ul>', html, re.S)
-    return re.findall(r"<li>(.*?)</li>", summary[0]) if summary else []
 
 
 def test_a_changed_form_key_is_told_in_the_summary_and_counts_no_attempt(

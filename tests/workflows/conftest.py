@@ -29,6 +29,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from tests.conftest import wait_for
 from tests.temporal_server import TemporalDevServer
 from verification.contracts import (
     CANCEL_UPDATE,
@@ -93,23 +94,6 @@ def verify_input(**limits: int) -> VerifyPhoneInput:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def wait_until(predicate: Callable[[], T], *, timeout: float = WAIT_TIMEOUT) -> T:
-    """Poll until `predicate()` is truthy and return it; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"Timed out after {timeout} s waiting for {predicate}")
-        time.sleep(POLL_INTERVAL)
-
-
-def wait_until_past(moment: datetime, *, timeout: float = WAIT_TIMEOUT) -> None:
-    """Return once the wall clock, which the workflow's clock follows, is past `moment`."""
-    wait_until(lambda: utcnow() > moment, timeout=timeout)
 
 
 async def _bounded(coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
@@ -278,11 +262,11 @@ class WorkflowHarness:
 
     def wait_for_outcome_call(self) -> None:
         """Wait until the outcome activity has been called (and, if held, is waiting)."""
-        wait_until(lambda: self.stubs.outcomes)
+        wait_for(lambda: self.stubs.outcomes, interval=POLL_INTERVAL)
 
     def wait_for_send_call(self, number: int) -> None:
         """Wait until the `number`-th send has been called (and, if held, is waiting)."""
-        wait_until(lambda: len(self.stubs.send_calls) >= number)
+        wait_for(lambda: len(self.stubs.send_calls) >= number, interval=POLL_INTERVAL)
 
     def late(self, call: Callable[..., object], *args: object) -> str:
         """What a run that has ended makes of `call(*args)`: "refused:<type>" when a validator
@@ -404,11 +388,14 @@ class WorkflowHarness:
 
     def code(self, number: int = 1) -> str:
         """Wait until `number` codes were sent and return the `number`-th."""
-        return wait_until(lambda: len(self.stubs.codes) >= number and self.stubs.codes)[number - 1]
+        codes = wait_for(
+            lambda: len(self.stubs.codes) >= number and self.stubs.codes, interval=POLL_INTERVAL
+        )
+        return codes[number - 1]
 
     def outcome(self) -> RecordOutcomeInput:
         """Wait until the run asks to record its outcome and return what it asked."""
-        return wait_until(lambda: self.outcomes)[0]
+        return wait_for(lambda: self.outcomes, interval=POLL_INTERVAL)[0]
 
     def wait_for_status(
         self, predicate: Callable[[VerificationStatus], object]
@@ -419,7 +406,7 @@ class WorkflowHarness:
             status = self.status()
             return status if predicate(status) else None
 
-        return wait_until(satisfied)
+        return wait_for(satisfied, interval=POLL_INTERVAL)
 
     # Plumbing
 

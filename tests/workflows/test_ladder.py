@@ -13,7 +13,7 @@ from tests.workflows.conftest import (
     WorkflowHarness,
     utcnow,
     verify_input,
-    wait_until,
+    wait_for,
 )
 from verification.contracts import (
     CHANNEL_UNUSABLE_ERROR,
@@ -187,7 +187,7 @@ def test_the_ladder_stops_at_the_send_limit(harness: WorkflowHarness) -> None:
     harness.start(ladder(channel_timeout_seconds=1, max_sends=2))
     harness.code(2)
 
-    wait_until(lambda: harness.status().next_channel is None)
+    wait_for(lambda: harness.status().next_channel is None)
     status = harness.status()
 
     assert harness.channels_sent == [SMS, VOICE]

@@ -20,7 +20,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
-from tests.workflows.conftest import WorkflowHarness, verify_input, wait_until_past
+from tests.conftest import wait_until_past
+from tests.workflows.conftest import WorkflowHarness, verify_input
 from verification.contracts import (
     CHANNEL_UNUSABLE_ERROR,
     SMS_UNDELIVERABLE_ERROR,

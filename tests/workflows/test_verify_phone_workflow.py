@@ -16,12 +16,12 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from tests.conftest import wait_until_past
 from tests.workflows.conftest import (
     WorkflowHarness,
     code_hash,
     utcnow,
     verify_input,
-    wait_until_past,
 )
 from verification.contracts import (
     CANCEL_UPDATE,
