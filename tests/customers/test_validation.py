@@ -44,6 +44,30 @@ def test_bad_customer_fields_answer_400_naming_the_field(api, field, value):
     assert list(field_errors(response)) == [f"customer.{field}"]
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u0646\u06cc\u06a9\u200c\u0646\u0627\u0645",
+        "Ada \U0001f469\u200d\U0001f4bb",
+        "\u200f\u0646\u06cc\u06a9",
+        "Zoë",
+    ],
+)
+def test_names_keep_the_format_characters_ordinary_writing_needs(api, name):
+    response = api.post("/v1/customers", {"customer": {**CUSTOMER, "first_name": name}}, "json")
+
+    assert "customer.first_name" not in response.json().get("error", {}).get("fields", {})
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\u2066", "\u200b", "\ufeff"])
+def test_names_with_characters_that_hide_or_reorder_text_are_refused(api, hidden):
+    response = api.post(
+        "/v1/customers", {"customer": {**CUSTOMER, "first_name": f"Ada{hidden}"}}, "json"
+    )
+
+    assert list(field_errors(response)) == ["customer.first_name"]
+
+
 def test_request_id_with_control_characters_is_refused(api):
     response = api.post("/v1/customers", {"customer": CUSTOMER, "request_id": "a\tb"}, "json")
 
