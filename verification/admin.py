@@ -288,11 +288,23 @@ class CustomerVerificationAdmin(CustomerAdmin):
             format_html_join("", "<tr><th scope='row'>{}</th><td>{}</td></tr>", rows),
         )
 
-    @admin.action(description="Send a new code to the selected customers")
+    def has_verification_permission(self, request: HttpRequest) -> bool:
+        """Whether the user may act on verifications: text a customer, cancel or start a run.
+
+        Django's "change verification" permission: the runs themselves are never edited by hand,
+        so it stands for acting on them. Seeing customers is not enough.
+        """
+        return request.user.has_perm("verification.change_verification")
+
+    @admin.action(
+        description="Send a new code to the selected customers", permissions=["verification"]
+    )
     def resend_code(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
         self._act_on_each(request, queryset, "send a new code", _resend_code)
 
-    @admin.action(description="Cancel the selected customers' verification")
+    @admin.action(
+        description="Cancel the selected customers' verification", permissions=["verification"]
+    )
     def cancel_verification(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
         reason = f"Cancelled in the admin by {request.user.get_username()}."
         self._act_on_each(
@@ -302,7 +314,10 @@ class CustomerVerificationAdmin(CustomerAdmin):
             lambda customer: _cancel_verification(customer, reason),
         )
 
-    @admin.action(description="Start a new verification for the selected customers")
+    @admin.action(
+        description="Start a new verification for the selected customers",
+        permissions=["verification"],
+    )
     def start_new_verification(self, request: HttpRequest, queryset: QuerySet[Customer]) -> None:
         self._act_on_each(request, queryset, "start a new verification", _start_new_verification)
 

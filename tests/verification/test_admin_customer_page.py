@@ -3,8 +3,11 @@ and actions that report each outcome once, naming its customers, and never raise
 
 import re
 import time
+import uuid
 
 import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
 
 from customers.models import Customer
 from tests.conftest import latest_code, live_status, recorded_status, wait_until_past
@@ -392,3 +395,45 @@ def test_deleting_customers_while_no_worker_answers_says_their_runs_were_not_can
         "Temporal did not answer, so 2 of the deleted customers' verifications were not "
         "cancelled. Each ends on its own: at its next step, or when its window closes."
     ]
+
+
+def staff_client(*permissions: str) -> Client:
+    user = User.objects.create_user(username=f"staff-{uuid.uuid4()}", password="x", is_staff=True)
+    for name in permissions:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+VERIFICATION_ACTIONS = {"resend_code", "cancel_verification", "start_new_verification"}
+
+
+def offered_actions(client: Client) -> set[str]:
+    form = client.get(CHANGELIST).context["action_form"]  # None when no action is allowed
+    return {value for value, _ in form.fields["action"].choices} if form else set()
+
+
+def test_only_staff_allowed_to_act_on_verifications_get_the_actions(transactional_db):
+    customer = plain_customer()
+    Verification.objects.create(
+        customer=customer, workflow_id=f"verify-phone-{customer.pk}", run_id="run-perm"
+    )
+    viewer = staff_client("customers.view_customer", "verification.view_verification")
+    operator = staff_client("customers.view_customer", "verification.change_verification")
+
+    offered = {
+        name: offered_actions(client)
+        for name, client in (("viewer", viewer), ("operator", operator))
+    }
+    refused = viewer.post(
+        CHANGELIST, {"action": "cancel_verification", "_selected_action": [str(customer.pk)]}
+    )
+
+    assert not offered["viewer"] & VERIFICATION_ACTIONS
+    assert offered["operator"] >= VERIFICATION_ACTIONS
+    assert refused.status_code == 200  # Django's "No action selected", nothing done
+    assert Verification.objects.get(run_id="run-perm").status == "pending"
