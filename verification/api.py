@@ -73,7 +73,7 @@ class CustomerVerifyApi(APIView):
                     f"Enter the {MIN_CODE_LENGTH} to {MAX_CODE_LENGTH} digit code.",
                 )
             ],
-            help_text="The digits texted to the customer.",
+            help_text="The digits sent to the customer (by text, call or email).",
         )
 
     @extend_schema_serializer(component_name="VerifyCodeResult")
@@ -227,7 +227,7 @@ class VerificationDetailSerializer(serializers.Serializer):
     delivery_status = serializers.ChoiceField(
         choices=[status.value for status in DeliveryStatus],
         allow_null=True,
-        help_text="What the SMS provider last said about the current code; null until it says.",
+        help_text="What the provider last said about the current code; null until it says.",
     )
     end_reason = serializers.CharField(
         allow_blank=True,

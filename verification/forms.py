@@ -19,7 +19,7 @@ class CodeForm(PageForm):
     code = forms.CharField(
         label="Verification code",
         max_length=32,
-        error_messages={"required": "Enter the code from the text message."},
+        error_messages={"required": "Enter the code we sent you."},
         widget=forms.TextInput(
             attrs={
                 "inputmode": "numeric",
@@ -30,8 +30,9 @@ class CodeForm(PageForm):
             }
         ),
     )
-    # A new key for each render: a blank form's, and one that replaces a key it refused.
-    form_key = forms.UUIDField(widget=forms.HiddenInput, required=False, initial=uuid.uuid4)
+    # A new key for each render: a blank form's, and one that replaces a key it refused. Required:
+    # a submit without one would have no double-submit protection.
+    form_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
 
     @classmethod
     def blank(cls) -> "CodeForm":

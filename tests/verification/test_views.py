@@ -134,13 +134,14 @@ def test_each_render_carries_a_new_form_key(client, sign_up):
     assert len(keys) == 2
 
 
+@pytest.mark.parametrize("changed", ["not-a-uuid", ""], ids=["changed", "removed"])
 def test_a_changed_form_key_is_told_in_the_summary_and_counts_no_attempt(
-    client, sign_up, sms_outbox
+    client, sign_up, sms_outbox, changed
 ):
     customer = sign_up()
     code = latest_code(sms_outbox, customer.phone_number)
 
-    response = submit(client, customer, wrong_code(code), key="not-a-uuid")
+    response = client.post(url("verify", customer), {"code": wrong_code(code), "form_key": changed})
 
     html = response.content.decode()
     assert response.status_code == 200
