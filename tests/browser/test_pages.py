@@ -269,3 +269,15 @@ def test_a_code_past_the_address_s_rate_leads_back_to_the_code_page_with_no_atte
     page.get_by_role("link", name="Back to the code page").click()
     expect(page).to_have_url(url_of("verify", customer))
     expect(page.locator("#attempts-left")).to_have_text("2")
+
+
+def test_a_long_unbroken_name_fits_a_narrow_phone_screen(page, sms_outbox):
+    page.set_viewport_size({"width": 320, "height": 640})
+    typed, e164 = unique_phone()
+    customer = sign_up(page, phone=typed, first_name="Mobile" * 16)
+
+    enter_code(page, latest_code(sms_outbox, e164))
+
+    expect(page).to_have_url(url_of("verified", customer))
+    page.wait_for_load_state("load")  # the stylesheet applied
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
