@@ -27,6 +27,7 @@ from coffeeshop.phones import phone_mask
 from customers.admin import CustomerAdmin, customer_name_display
 from customers.models import Customer
 from verification import services
+from verification.contracts import VerificationState
 from verification.errors import RequestNotAnswered, VerificationRefused, undeliverable_text
 from verification.models import Verification
 from verification.selectors import VerificationView, verification_get_view
@@ -336,7 +337,9 @@ class CustomerVerificationAdmin(CustomerAdmin):
                 outcome = act(customer)
             except VerificationRefused as exc:
                 outcome = messages.WARNING, str(exc)
-            except Unavailable as exc:
+            except (Unavailable, _NoWorkerAnswered) as exc:
+                if isinstance(exc, _NoWorkerAnswered):
+                    outcomes.setdefault(exc.outcome, []).append(customer)
                 self._report(request, outcomes)
                 # Each further call would wait out the same timeout; stop and say who was left.
                 self.message_user(
@@ -376,10 +379,31 @@ def _cancel_verification(customer: Customer, reason: str) -> Outcome:
     return messages.INFO, f"nothing to cancel: the verification is already {state}."
 
 
+class _NoWorkerAnswered(Exception):
+    """A run started, but no worker sent its code in time: every further start would wait the
+    same. `outcome` is what befell this customer."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome[1])
+        self.outcome = outcome
+
+
 def _start_new_verification(customer: Customer) -> Outcome:
-    _, started = services.verification_start_again(customer=customer)
+    view, started = services.verification_start_again(customer=customer)
     if not started:
         return messages.INFO, "a verification is already in progress."
+    if view.state == VerificationState.UNDELIVERABLE:
+        why = undeliverable_text(view.end_reason, view.channel)
+        return messages.WARNING, f"the new verification ended at once: {why}"
+    if view.state != VerificationState.PENDING:
+        return messages.WARNING, f"the new verification ended at once ({view.state.value})."
+    if not view.live:  # the run is in Temporal, but its first code was not sent in time
+        raise _NoWorkerAnswered(
+            (
+                messages.WARNING,
+                "a new verification started; its code goes out once a worker takes the run.",
+            )
+        )
     return messages.SUCCESS, "a new verification started and a code is on its way."
 
 
@@ -399,8 +423,17 @@ def _expiry(moment) -> str:
 NAMES_LISTED = 3
 
 
-def _outage_text(exc: Unavailable, what: str, customer: Customer, left: list[Customer]) -> str:
+def _outage_text(
+    exc: Unavailable | _NoWorkerAnswered, what: str, customer: Customer, left: list[Customer]
+) -> str:
     """What an action stopped by an outage did: nothing, or maybe something for `customer`."""
+    if isinstance(exc, _NoWorkerAnswered):
+        return (
+            f"No worker took the run in time, so nothing was done for: {_names(left[1:])}. "
+            "Try again once the worker is back."
+            if left[1:]
+            else "No worker took the run in time: its code goes out once the worker is back."
+        )
     if not isinstance(exc, RequestNotAnswered):
         return (
             f"Temporal is not answering, so nothing was done for: {_names(left)}. "

@@ -437,3 +437,31 @@ def test_only_staff_allowed_to_act_on_verifications_get_the_actions(transactiona
     assert offered["operator"] >= VERIFICATION_ACTIONS
     assert refused.status_code == 200  # Django's "No action selected", nothing done
     assert Verification.objects.get(run_id="run-perm").status == "pending"
+
+
+def test_starting_new_verifications_with_no_worker_stops_after_the_first(
+    admin_client, settings, temporal, transactional_db
+):
+    settings.TEMPORAL_REQUEST_TIMEOUT = 8
+    customers = [plain_customer(first_name=name) for name in ("Ada", "Alan", "Grace")]
+    for customer in customers:
+        Verification.objects.create(
+            customer=customer,
+            workflow_id=f"verify-phone-{customer.pk}",
+            run_id=str(uuid.uuid4()),
+            status="cancelled",
+        )
+
+    started = time.monotonic()
+    outcomes = run_action(admin_client, "start_new_verification", *customers)
+    elapsed = time.monotonic() - started
+
+    (first_level, first), (level, stopped) = outcomes
+    assert first_level == "warning"
+    assert first.endswith(
+        ": a new verification started; its code goes out once a worker takes the run."
+    )
+    assert level == "error"
+    assert stopped.startswith("No worker took the run in time, so nothing was done for: ")
+    assert Verification.objects.filter(status="pending").count() == 1
+    assert elapsed < 15  # one wait for a code, not one per customer

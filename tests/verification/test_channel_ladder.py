@@ -220,3 +220,19 @@ def test_an_email_asked_for_that_the_server_refuses_leaves_the_texted_code_worki
     assert "The code we texted you still works." in page
     assert "Email me instead" not in page
     assert verify(customer_id, re.search(r"\b\d{6}\b", text.form["Body"])[0]) == SUCCESS
+
+
+def test_the_admin_says_when_a_new_verification_ended_at_once(settings, admin_client, twilio):
+    settings.VERIFICATION_CHANNELS = ["sms"]
+    twilio.answer_next(twilio_error(21614), twilio_error(21614))  # a landline, both times
+    customer_id = sign_up()
+    wait_for(lambda: status(customer_id)["status"] == "undeliverable")
+
+    response = admin_client.post(
+        "/admin/customers/customer/",
+        {"action": "start_new_verification", "_selected_action": [customer_id]},
+        follow=True,
+    )
+
+    [message] = [m.message for m in response.context["messages"]]
+    assert message == "Ada Lovelace: the new verification ended at once: It is not a mobile number."
