@@ -465,3 +465,23 @@ def test_starting_new_verifications_with_no_worker_stops_after_the_first(
     assert stopped.startswith("No worker took the run in time, so nothing was done for: ")
     assert Verification.objects.filter(status="pending").count() == 1
     assert elapsed < 15  # one wait for a code, not one per customer
+
+
+def test_staff_who_cannot_view_customers_cannot_search_runs_by_contact_details(
+    transactional_db,
+):
+    customer = plain_customer(phone_number="+447700900555")
+    Verification.objects.create(
+        customer=customer, workflow_id=f"verify-phone-{customer.pk}", run_id=str(uuid.uuid4())
+    )
+    runs_only = staff_client("verification.view_verification")
+    with_customers = staff_client("verification.view_verification", "customers.view_customer")
+
+    def found(client: Client, term: str) -> int:
+        response = client.get("/admin/verification/verification/", {"q": term})
+        return response.context["cl"].result_count
+
+    assert found(runs_only, "+4477009005") == 0
+    assert found(runs_only, customer.email) == 0
+    assert found(runs_only, customer.last_name) == 1
+    assert found(with_customers, "+4477009005") == 1
