@@ -5,8 +5,12 @@ this page (the status column and filter, the live status, the runs, the actions)
 `CustomerAdmin` in `verification/admin.py`.
 """
 
+import uuid
+
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.core.exceptions import BadRequest
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.text import Truncator
@@ -51,6 +55,16 @@ class CustomerAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Customers sign up through the page or the API, which also starts their verification.
         return False
+
+    def response_action(self, request: HttpRequest, queryset):
+        """Run the chosen action; ids that are no UUIDs (no form makes them) are a 400."""
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        try:
+            for value in selected:
+                uuid.UUID(value)
+        except ValueError as exc:
+            raise BadRequest("The selected customers are not customer ids.") from exc
+        return super().response_action(request, queryset)
 
     def get_search_results(self, request: HttpRequest, queryset, search_term: str):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)

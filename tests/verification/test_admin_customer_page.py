@@ -485,3 +485,12 @@ def test_staff_who_cannot_view_customers_cannot_search_runs_by_contact_details(
     assert found(runs_only, customer.email) == 0
     assert found(runs_only, customer.last_name) == 1
     assert found(with_customers, "+4477009005") == 1
+
+
+@pytest.mark.parametrize("selected", ["not-a-uuid", "\x00", "9" * 5000])
+def test_an_action_on_ids_that_are_no_uuids_is_a_400(admin_client, transactional_db, selected):
+    response = admin_client.post(
+        CHANGELIST, {"action": "resend_code", "_selected_action": [selected]}
+    )
+
+    assert response.status_code == 400
