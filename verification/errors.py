@@ -113,6 +113,8 @@ def _message(
     match reason:
         case Refusal.NO_VERIFICATION:
             return "There is no verification for this customer."
+        case Refusal.VERIFICATION_ENDED if state is VerificationState.VERIFIED:
+            return _message(Refusal.ALREADY_VERIFIED, None, None, None, None, None)
         case Refusal.VERIFICATION_ENDED:
             ended = f" ({state.value})" if state else ""
             return f"This verification has ended{ended}; start a new one instead."

@@ -94,6 +94,17 @@ def test_cancelled_run_is_recorded_and_refuses_later_codes(sign_up, sms_outbox):
     assert refused.value.state is VerificationState.CANCELLED
 
 
+def test_a_resend_after_the_phone_was_verified_says_so(sign_up, sms_outbox):
+    customer = sign_up()
+    submit(customer, latest_code(sms_outbox, customer.phone_number))
+
+    with pytest.raises(VerificationRefused) as refused:
+        services.verification_resend_code(customer_id=customer.id)
+
+    assert refused.value.reason is Refusal.VERIFICATION_ENDED
+    assert str(refused.value) == str(VerificationRefused(Refusal.ALREADY_VERIFIED))
+
+
 def test_code_never_appears_in_workflow_history(worker, sign_up, sms_outbox):
     customer = sign_up()
     code = latest_code(sms_outbox, customer.phone_number)
