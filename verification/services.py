@@ -60,6 +60,7 @@ from verification.contracts import (
     ResendCodeResult,
     SubmitCodeInput,
     SubmitCodeResult,
+    VerificationResult,
     VerificationState,
     VerificationStatus,
     VerifyPhoneInput,
@@ -277,12 +278,21 @@ def verification_submit_code(
         )
 
     try:
-        return _verification_update(submit)
+        answer = _verification_update(submit)
     except _RunClosed:
         verification = _verification_closed(customer_id)
         if verification.is_pending:
             raise TemporalUnavailable("The verification is finishing; try again.") from None
         return _verification_final_answer(verification)
+    if answer.result == VerificationResult.SUCCESS and not _customer_exists(customer_id):
+        # A run its deleted customer left open (Temporal did not answer the delete's cancel):
+        # its outcome had no row to go to, and "verified" would promise a read that finds none.
+        raise CustomerNotFound
+    return answer
+
+
+def _customer_exists(customer_id: uuid.UUID) -> bool:
+    return Customer.objects.filter(pk=customer_id).exists()
 
 
 def verification_resend_code(

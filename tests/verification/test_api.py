@@ -337,3 +337,17 @@ def test_an_uppercase_customer_id_reaches_the_same_verification(api, customer, s
     assert response.json()["result"] == "VERIFICATION_RESULT_SUCCESS"
     assert read.json()["verification"]["status"] == "verified"
     assert read["Cache-Control"] == "private, no-store"
+
+
+def test_a_right_code_for_a_customer_deleted_meanwhile_is_a_404_not_a_success(
+    api, customer, sms_outbox
+):
+    code = latest_code(sms_outbox, customer.phone_number)
+    # Deleted while Temporal did not answer the cancel: the run is still open.
+    type(customer).objects.filter(pk=customer.pk).delete()
+
+    response = verify(api, customer.id, code)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "No such customer."
+    assert api.get(f"/v1/customers/{customer.id}").status_code == 404
