@@ -255,7 +255,8 @@ class CustomerVerificationAdmin(CustomerAdmin):
         except Unavailable:
             recorded = STATUS_LABELS.get(getattr(customer, "current_status", None) or "", "none")
             return format_html(
-                "<strong>Temporal is not answering, so the live status cannot be shown.</strong> "
+                "<strong>Temporal or its worker is not answering, so the live status cannot be "
+                "shown.</strong> "
                 "The last status recorded in the database is: {}.",
                 recorded,
             )

@@ -98,7 +98,7 @@ def test_change_page_says_so_when_temporal_is_down(admin_client, settings, trans
     response = admin_client.get(change_url(customer))
 
     assert response.status_code == 200
-    assert "Temporal is not answering, so the live status cannot be shown" in (
+    assert "Temporal or its worker is not answering, so the live status cannot be shown" in (
         response.content.decode()
     )
 
