@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from coffeeshop.emails import email_mask
 from coffeeshop.phones import phone_mask
@@ -215,7 +215,7 @@ def verification_resend(request: HttpRequest, customer_id) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 @unavailable_page(retry_to="verification:verify")
 def verification_verified(request: HttpRequest, customer_id) -> HttpResponse:
     """The success page, once the workflow has said so."""
@@ -230,7 +230,7 @@ def verification_verified(request: HttpRequest, customer_id) -> HttpResponse:
 
 
 @never_cache
-@require_GET
+@require_safe
 @unavailable_page(retry_to="verification:verify")
 def verification_failed(request: HttpRequest, customer_id) -> HttpResponse:
     """The page for a run that ended without verifying, with "Start again"."""

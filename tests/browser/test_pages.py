@@ -63,7 +63,9 @@ def test_three_wrong_codes_show_the_failure_page_and_start_again_sends_a_new_cod
     enter_code(page, wrong_code(code))
 
     expect(page).to_have_url(url_of("not-verified", customer))
-    expect(page.get_by_role("heading", level=1)).to_have_text("Too many wrong codes")
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text("Too many wrong codes")
+    expect(heading).to_be_focused()  # read out first
     page.get_by_role("button", name="Start again").click()
 
     expect(page).to_have_url(url_of("verify", customer))

@@ -26,3 +26,13 @@ def test_healthz_answers_head_as_get_without_a_body(client, temporal):
 
     assert response.status_code == 200
     assert response.content == b""
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete"])
+def test_healthz_answers_other_methods_405_not_the_csrf_page(client, method):
+    client = type(client)(enforce_csrf_checks=True)
+
+    response = getattr(client, method)("/healthz")
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"

@@ -462,6 +462,17 @@ def test_unknown_customer_is_a_404_page(client, method, name):
     assert "Page not found" in response.content.decode()
 
 
+@pytest.mark.parametrize("name", ["verified", "failed"])
+def test_the_result_pages_answer_head_as_get(client, sign_up, name):
+    customer = sign_up()
+    page = reverse(f"verification:{name}", args=[customer.pk])
+
+    got, head = client.get(page), client.head(page)
+
+    assert head.status_code == got.status_code != 405
+    assert head.content == b""
+
+
 def test_temporal_down_shows_a_503_page_not_an_error(client, settings, temporal):
     customer = Customer.objects.create(
         first_name="Ada", last_name="Lovelace", email="a@example.com", phone_number="+447700900123"
