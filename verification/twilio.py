@@ -12,6 +12,7 @@ and Temporal retries the send.
 """
 
 import threading
+from typing import NoReturn
 
 from django.conf import settings
 from twilio.base.exceptions import TwilioRestException
@@ -48,6 +49,35 @@ UNDELIVERABLE_CALL_CODES = {
     21216: UndeliverableReason.UNREACHABLE,  # Account not allowed to call this number (blocked)
     21215: UndeliverableReason.REGION_NOT_ALLOWED,  # voice geo permissions do not allow it
 }
+
+# Refusals of our own account's settings, not of the customer's number: retried like any other
+# error (a fixed setting takes effect at the next attempt), each attempt failing with what to fix.
+SETTINGS_CODES = {
+    20003: "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN: Twilio did not accept them",
+    20404: "TWILIO_ACCOUNT_SID, TWILIO_MESSAGING_SERVICE_SID or TWILIO_FROM_NUMBER: not found",
+    21212: "TWILIO_FROM_NUMBER: it is not a valid phone number",
+    21606: "TWILIO_FROM_NUMBER: it cannot send texts to this country, or at all",
+    21659: "TWILIO_FROM_NUMBER: it is not a number of this account",
+    21703: "TWILIO_MESSAGING_SERVICE_SID: the service has no sender in it",
+    21210: "TWILIO_FROM_NUMBER: it is not verified or not a number of this account",
+}
+
+
+class TwilioSettingsRefused(RuntimeError):
+    """Twilio refused a request because of our account's settings; str() names the setting."""
+
+
+def _raise_refusal(exc: TwilioRestException, undeliverable_codes: dict) -> NoReturn:
+    """Raise what Twilio's refusal means: Undeliverable, TwilioSettingsRefused, or itself."""
+    reason = undeliverable_codes.get(exc.code or 0)
+    if reason is not None:
+        raise Undeliverable(reason, exc.code) from exc
+    hint = SETTINGS_CODES.get(exc.code or 0)
+    if hint is not None:
+        raise TwilioSettingsRefused(
+            f"Twilio refused the request ({exc.code}); check {hint}."
+        ) from exc
+    raise exc
 
 
 class _RebasedHttpClient(TwilioHttpClient):
@@ -107,10 +137,7 @@ class TwilioSmsBackend:
                 to=message.to, body=message.body, **sender, **options
             )
         except TwilioRestException as exc:
-            reason = UNDELIVERABLE_CODES.get(exc.code or 0)
-            if reason is not None:
-                raise Undeliverable(reason, exc.code) from exc
-            raise
+            _raise_refusal(exc, UNDELIVERABLE_CODES)
         return sent.sid
 
 
@@ -134,8 +161,5 @@ class TwilioVoiceBackend:
                 **options,
             )
         except TwilioRestException as exc:
-            reason = UNDELIVERABLE_CALL_CODES.get(exc.code or 0)
-            if reason is not None:
-                raise Undeliverable(reason, exc.code) from exc
-            raise
+            _raise_refusal(exc, UNDELIVERABLE_CALL_CODES)
         return placed.sid

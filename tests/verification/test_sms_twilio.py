@@ -179,3 +179,16 @@ def test_a_transient_503_is_retried_and_the_code_then_arrives(twilio):
         format="json",
     )
     assert verified.json()["result"] == "VERIFICATION_RESULT_SUCCESS"
+
+
+def test_a_refusal_of_our_own_settings_names_the_setting_and_is_retried(twilio, caplog):
+    twilio.answer_next(twilio_error(20003))  # as if the auth token were wrong at first
+
+    signup = sign_up()
+
+    assert len(twilio.messages()) == 2  # refused, then, with the setting right, sent
+    assert signup["verification"]["code_expires_at"]
+    assert (
+        "Twilio refused the request (20003); check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+        in caplog.text
+    )
