@@ -29,6 +29,14 @@ from tests.tls_proxy import ProxyCertificates, TlsProxy, certificates_make, ngin
 API_KEY = "test-api-key-4c1d9f"
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_FILE = ROOT / "coffeeshop" / "settings.py"
+# What the connection settings are with nothing set: `make run`'s dev server.
+LOCAL_DEV_SERVER = {
+    "TEMPORAL_ADDRESS": "localhost:7233",
+    "TEMPORAL_NAMESPACE": "default",
+    "TEMPORAL_API_KEY": "",
+    "TEMPORAL_TLS": None,
+    "TEMPORAL_GRPC_META": {},
+}
 # A call appears in the proxy's log once it is over, which may be just after its answer arrived.
 CALLS_OF_A_VERIFICATION = {
     "ExecuteMultiOperation 200",  # the web app: signup, by Update-with-Start
@@ -285,13 +293,7 @@ def test_with_nothing_set_the_app_connects_to_localhost_without_tls(
 
     connection = settings_from_environment(monkeypatch)
 
-    assert connection == {
-        "TEMPORAL_ADDRESS": "localhost:7233",
-        "TEMPORAL_NAMESPACE": "default",
-        "TEMPORAL_API_KEY": "",
-        "TEMPORAL_TLS": None,
-        "TEMPORAL_GRPC_META": {},
-    }
+    assert connection == LOCAL_DEV_SERVER
     use(settings, connection)
     assert temporal_connect_config() == {"target_host": "localhost:7233", "namespace": "default"}
     # Asked for by name, the default file is read.
@@ -340,13 +342,7 @@ def test_empty_variables_count_as_unset(monkeypatch):
         TEMPORAL_PROFILE="",
     )
 
-    assert connection == {
-        "TEMPORAL_ADDRESS": "localhost:7233",
-        "TEMPORAL_NAMESPACE": "default",
-        "TEMPORAL_API_KEY": "",
-        "TEMPORAL_TLS": None,
-        "TEMPORAL_GRPC_META": {},
-    }
+    assert connection == LOCAL_DEV_SERVER
 
 
 @pytest.mark.django_db

@@ -7,7 +7,7 @@ The stub sends "111111" first, then "222222", and so on; `WRONG` is never sent.
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -34,6 +34,7 @@ from verification.contracts import (
     Channel,
     DeliveryStatus,
     Refusal,
+    ResendCodeResult,
     SubmitCodeResult,
     VerificationResult,
     VerificationState,
@@ -470,16 +471,22 @@ def test_a_cancel_is_recorded_only_once_temporal_has_kept_it(harness: WorkflowHa
     assert cancelling.result(timeout=10).cancelled
 
 
+def resend_with_the_send_held(harness: WorkflowHarness) -> "Future[ResendCodeResult]":
+    """Start a run, then resend with the new code's send held once called; the resend's answer
+    comes in the returned future after `release_sends()`."""
+    harness.start(verify_input(resend_cooldown_seconds=0))
+    harness.code()
+    harness.hold_sends()
+    resending = harness.in_background(harness.resend)
+    harness.wait_for_send_call(2)
+    return resending
+
+
 def test_a_resent_code_goes_out_only_once_temporal_has_kept_the_resend(
     harness: WorkflowHarness,
 ) -> None:
     """Had the server died before keeping the resend, the phone would hold a code the run lacks."""
-    harness.start(verify_input(resend_cooldown_seconds=0))
-    harness.code()
-    harness.hold_sends()
-
-    resending = harness.in_background(harness.resend)
-    harness.wait_for_send_call(2)
+    resending = resend_with_the_send_held(harness)
     kept = accepted_update_names(harness)
     harness.release_sends()
 
@@ -668,12 +675,7 @@ def test_a_receipt_that_comes_before_its_send_result_still_counts(
     harness: WorkflowHarness,
 ) -> None:
     """A provider can call back within milliseconds, before the send's result reaches the run."""
-    harness.start(verify_input(resend_cooldown_seconds=0))
-    harness.code()
-    harness.hold_sends()
-
-    resending = harness.in_background(harness.resend)
-    harness.wait_for_send_call(2)
+    resending = resend_with_the_send_held(harness)
     harness.receipt_for("stub-message-9", DeliveryStatus.DELIVERED)  # another message's
     harness.receipt(DeliveryStatus.SENT)  # this send's, while its result is on the way
     harness.receipt(DeliveryStatus.UNDELIVERED)
