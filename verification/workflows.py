@@ -353,17 +353,14 @@ class VerifyPhoneWorkflow:
         )
 
     def _request_send(self, channel: Channel | None = None) -> None:
-        self._previous_code = (
-            _Code(
+        if self._code_hash is not None:  # else the code before the send in flight stays it
+            self._previous_code = _Code(
                 self._channel,
                 self._code_hash,
                 self._code_expires_at,
                 self._message_id,
                 self._delivery,
             )
-            if self._code_hash is not None
-            else None
-        )
         self._fallback_reason = ""
         self._fallback_channel = None
         if channel is not None:

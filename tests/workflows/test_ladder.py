@@ -260,3 +260,22 @@ def test_a_channel_failing_for_good_after_an_undelivered_code_ends_the_run(
 
     assert harness.result().state == VerificationState.UNDELIVERABLE
     assert harness.channels_sent == [SMS, VOICE]
+
+
+def test_two_channels_failing_for_good_in_turn_leave_the_first_code_working(
+    harness: WorkflowHarness,
+) -> None:
+    for channel in (VOICE, EMAIL):
+        harness.fail_sends(
+            ApplicationError("Refused.", "unreachable", type=SMS_UNDELIVERABLE_ERROR),
+            channel=channel,
+        )
+    harness.start(ladder(resend_cooldown_seconds=0))
+    texted = harness.code()
+
+    harness.resend(VOICE)  # refused: the ladder moves on to email, refused too
+    status = harness.wait_for_status(lambda s: s.fallback_channel)
+
+    assert harness.channels_sent == [SMS, VOICE, EMAIL]
+    assert (status.channel, status.fallback_channel) == (SMS, EMAIL)
+    assert harness.submit(texted).result == SUCCESS
