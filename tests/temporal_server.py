@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -31,11 +32,37 @@ class PortTaken(RuntimeError):
     """Another process listens on a port the server was to use."""
 
 
+FREE_PORT_SPAN = 12_000
+FREE_PORT_TRIES = 200
+_free_ports = random.Random(os.getpid())
+_ports_given: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port on `host` that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
+    """Return a TCP port on `host` that nothing listens on right now, and that no outgoing
+    connection can take before a server binds it: one below the kernel's ephemeral range, from
+    which the ports of outgoing connections come (a port the kernel picked with bind(0) was one
+    of those, and a busy machine's connections took it now and then). Never the same twice."""
+    low = _ephemeral_ports_start()
+    for _ in range(FREE_PORT_TRIES):
+        port = _free_ports.randrange(max(1024, low - FREE_PORT_SPAN), low)
+        if port in _ports_given:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _ports_given.add(port)
+        return port
+    raise PortTaken(f"No free port found below {low} on {host}.")
+
+
+def _ephemeral_ports_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 def temporal_binary() -> Path:
