@@ -17,7 +17,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
@@ -92,6 +92,9 @@ WORKFLOW_TASK_TIMEOUT = timedelta(seconds=2)
 # How long signup waits for the first code to be sent, at most, and never more than half of
 # TEMPORAL_REQUEST_TIMEOUT. Past it the run goes on and the answer says the code is on its way.
 CODE_SENT_WAIT_SECONDS = 5.0
+# How far Temporal's clock and the database's may disagree. A run that started this much before
+# the customer it is met for was created cannot be theirs: the id was someone else's then.
+CLOCK_SKEW_MARGIN = timedelta(seconds=2)
 # An ended run's workflow closes moments after its outcome is recorded; until it has, its id
 # cannot start a new run (the start would find the old one still running).
 RUN_CLOSE_WAIT_SECONDS = 5.0
@@ -130,7 +133,7 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
     workflow_id = workflow_id_for(str(customer.id))
     try:
         started = gateway.call(_verification_start_operation(customer, replace=bool(after_run_id)))
-        if not after_run_id and _verification_run_of_former_customer(started):
+        if not after_run_id and _verification_run_of_former_customer(started, customer):
             logger.info(
                 "Run %s of a deleted customer held the id; this customer gets a run of their own.",
                 started.run_id,
@@ -161,6 +164,8 @@ class _Started:
     run_id: str
     status: VerificationStatus | None
     open: bool
+    # When an open run that did not answer in time started, by Temporal's clock.
+    started_at: datetime | None = None
 
 
 def _verification_start_operation(
@@ -213,7 +218,9 @@ def _verification_start_operation(
             except (WorkflowUpdateRPCTimeoutOrCancelledError, asyncio.CancelledError):
                 run_id = None  # cut off before Temporal answered: ask it
             run_id = run_id or await _verification_run_id(client, workflow_id)
-            return _Started(run_id=run_id, status=None, open=True)
+            handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+            started_at = (await handle.describe()).start_time
+            return _Started(run_id=run_id, status=None, open=True, started_at=started_at)
         except RPCError:
             # Temporal refused the start (or is gone). The operation keeps the same error for
             # `workflow_handle()`; read there, it is not logged again, with a traceback, as a
@@ -226,12 +233,17 @@ def _verification_start_operation(
     return start
 
 
-def _verification_run_of_former_customer(started: _Started) -> bool:
+def _verification_run_of_former_customer(started: _Started, customer: Customer) -> bool:
     """Whether the run a first start met belongs to a customer deleted since, whose id this one
-    took: a closed run, or one that answered (so its first send recorded it), with no row. A run
-    of this customer's own is recorded by then, and rows go with their customer."""
-    answered = not started.open or started.status is not None
-    return answered and not Verification.objects.filter(run_id=started.run_id).exists()
+    took: a closed run, or one that answered (so its first send recorded it), with no row (a run
+    of this customer's own is recorded by then, and rows go with their customer); or an open run
+    that did not answer in time (no worker took it) and started before this customer existed."""
+    if started.open and started.status is None:
+        return (
+            started.started_at is not None
+            and started.started_at < customer.created_at - CLOCK_SKEW_MARGIN
+        )
+    return not Verification.objects.filter(run_id=started.run_id).exists()
 
 
 def _verification_terminate_operation(

@@ -3,6 +3,7 @@
 import gc
 import logging
 import uuid
+from datetime import timedelta
 
 import pytest
 from rest_framework.test import APIClient
@@ -308,3 +309,34 @@ def test_temporal_down_answers_503_without_its_address_or_the_sdk_error(api, set
     message = response.json()["error"]["message"]
     assert "127.0.0.1" not in message and "connect" not in message.lower()
     assert "127.0.0.1:1" in caplog.text
+
+
+def test_an_id_used_again_while_no_worker_runs_never_takes_over_the_old_customer_s_run(
+    api, settings, monkeypatch, start_worker, sms_outbox
+):
+    from verification import services
+
+    chosen = str(uuid.uuid4())
+    worker = start_worker()
+    create(api, {**SEED_CUSTOMER, "id": chosen, "phone_number": "+447700900333"})
+    old_code = latest_code(sms_outbox, "+447700900333")
+    old_run = Verification.objects.get(customer_id=chosen).run_id
+    worker.stop()
+    # Deleted while Temporal did not answer the cancel: the old run is still open.
+    Customer.objects.filter(pk=chosen).delete()
+    monkeypatch.setattr(services, "CLOCK_SKEW_MARGIN", timedelta(0))
+    settings.TEMPORAL_REQUEST_TIMEOUT = 2  # no worker sends the new code: wait 1 s for it
+
+    again = create(api, {**SEED_CUSTOMER, "id": chosen, "phone_number": "+447700900444"})
+    start_worker()
+    new_code = latest_code(sms_outbox, "+447700900444")
+    settings.TEMPORAL_REQUEST_TIMEOUT = 10
+
+    def verify(code: str) -> str:
+        answer = api.post(f"/v1/customers/{chosen}:verify", {"verification_code": code}, "json")
+        return answer.json()["result"]
+
+    assert again.status_code == 201
+    assert Verification.objects.get(customer_id=chosen).run_id != old_run
+    assert verify(old_code) == "VERIFICATION_RESULT_INCORRECT_CODE"
+    assert verify(new_code) == "VERIFICATION_RESULT_SUCCESS"
