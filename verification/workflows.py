@@ -116,6 +116,7 @@ class _Code:
     expires_at: datetime | None
     message_id: str
     delivery: DeliveryStatus | None
+    record: SendRecord | None
 
 
 # What the web tier sends: an HMAC-SHA256 in lower-case hex. Anything else is refused unread, so
@@ -158,6 +159,7 @@ class VerifyPhoneWorkflow:
         self._channel = self._ladder[0]
         self._skipped: set[Channel] = set()
         self._sent: list[SendRecord] = []
+        self._current_send: SendRecord | None = None  # the send of the current code
         self._ladder_deadline: datetime | None = None
         self._advance_due = False
         # Each Idempotency-Key an update was accepted with, and what it asked for.
@@ -320,7 +322,8 @@ class VerifyPhoneWorkflow:
     def _delivery_update(self, status: DeliveryStatus) -> None:
         if self._delivery is None or status.rank > self._delivery.rank:
             self._delivery = status
-            self._sent[-1].delivery_status = status
+            if self._current_send is not None:
+                self._current_send.delivery_status = status
             if status.is_failure and self._next_rung() is not None:
                 self._advance_due = True  # it never arrived: the next channel, now
 
@@ -360,6 +363,7 @@ class VerifyPhoneWorkflow:
                 self._code_expires_at,
                 self._message_id,
                 self._delivery,
+                self._current_send,
             )
         self._fallback_reason = ""
         self._fallback_channel = None
@@ -375,7 +379,8 @@ class VerifyPhoneWorkflow:
         self._early_receipts = {}
         self._ladder_deadline = None
         self._advance_due = False
-        self._sent.append(SendRecord(self._channel, workflow.now()))
+        self._current_send = SendRecord(self._channel, workflow.now())
+        self._sent.append(self._current_send)
 
     def _next_rung(self) -> Channel | None:
         """The next channel down the ladder from the current one that this customer can use."""
@@ -507,11 +512,17 @@ class VerifyPhoneWorkflow:
         self._code_expires_at = previous.expires_at
         self._message_id = previous.message_id
         self._delivery = previous.delivery
+        self._current_send = previous.record
         self._previous_code = None
+        # A receipt for it may have come while the failed send was in flight.
+        early = self._early_receipts.pop(previous.message_id, None) if previous.message_id else None
+        self._early_receipts = {}
         if self._input.channel_timeout_seconds and self._next_rung() is not None:
             self._ladder_deadline = workflow.now() + timedelta(
                 seconds=self._input.channel_timeout_seconds
             )
+        if early is not None:
+            self._delivery_update(early)
         return True
 
     def _state_after_send_failure(self, cause: BaseException | None) -> VerificationState:

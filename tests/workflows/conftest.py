@@ -165,10 +165,11 @@ class StubActivities:
         def send_code(input: SendCodeInput) -> SendCodeResult:
             with self._lock:
                 self.send_calls.append(input)
-                if self.send_failure is not None:
-                    raise self.send_failure
-                if input.channel in self.channel_failures:
-                    raise self.channel_failures[input.channel]
+                failure = self.send_failure or self.channel_failures.get(input.channel)
+            if failure is not None:
+                self._sends_released.wait(HOLD_LIMIT)  # a held send fails once released
+                raise failure
+            with self._lock:
                 if len(self.codes) == MAX_STUB_CODES:
                     raise ApplicationError("The stub has run out of codes.", non_retryable=True)
                 code = str(len(self.codes) + 1) * 6

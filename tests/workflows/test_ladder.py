@@ -279,3 +279,50 @@ def test_two_channels_failing_for_good_in_turn_leave_the_first_code_working(
     assert harness.channels_sent == [SMS, VOICE, EMAIL]
     assert (status.channel, status.fallback_channel) == (SMS, EMAIL)
     assert harness.submit(texted).result == SUCCESS
+
+
+def refused_email(harness: WorkflowHarness) -> None:
+    harness.fail_sends(
+        ApplicationError("Refused.", "unreachable", type=SMS_UNDELIVERABLE_ERROR),
+        channel=EMAIL,
+    )
+
+
+def test_receipts_for_the_kept_code_count_whenever_they_come(harness: WorkflowHarness) -> None:
+    refused_email(harness)
+    harness.start(ladder(resend_cooldown_seconds=0))
+    texted = harness.code()
+    harness.hold_sends()
+    asking = harness.in_background(harness.resend, EMAIL)
+    harness.wait_for_send_call(2)
+
+    harness.receipt(DeliveryStatus.SENT, texted)  # while the email is on its way
+    harness.release_sends()
+    asking.result(timeout=10)
+    harness.wait_for_status(lambda s: s.fallback_channel)
+    harness.receipt(DeliveryStatus.DELIVERED, texted)  # once the text's code is current again
+    status = harness.wait_for_status(lambda s: s.delivery_status == DeliveryStatus.DELIVERED)
+
+    assert [(s.channel, s.delivery_status) for s in status.sends] == [
+        (SMS, DeliveryStatus.DELIVERED),
+        (EMAIL, DeliveryStatus.FAILED),
+    ]
+    assert harness.submit(texted).result == SUCCESS
+
+
+def test_a_kept_code_reported_lost_meanwhile_moves_the_ladder_on(harness: WorkflowHarness) -> None:
+    refused_email(harness)
+    harness.start(ladder(resend_cooldown_seconds=0))
+    texted = harness.code()
+    harness.hold_sends()
+    asking = harness.in_background(harness.resend, EMAIL)
+    harness.wait_for_send_call(2)
+
+    harness.receipt(DeliveryStatus.UNDELIVERED, texted)  # while the email is on its way
+    harness.release_sends()
+    asking.result(timeout=10)
+    called = harness.code(2)
+
+    assert harness.channels_sent == [SMS, EMAIL, VOICE]
+    assert harness.status().channel == VOICE
+    assert harness.submit(called).result == SUCCESS
