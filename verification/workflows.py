@@ -356,7 +356,9 @@ class VerifyPhoneWorkflow:
         )
 
     def _request_send(self, channel: Channel | None = None) -> None:
-        if self._code_hash is not None:  # else the code before the send in flight stays it
+        # With no current code (a refused channel moved on to the next), the one to keep if this
+        # send fails too stays the last code that went out.
+        if self._code_hash is not None:
             self._previous_code = _Code(
                 self._channel,
                 self._code_hash,
