@@ -84,6 +84,7 @@ def send_verification_code(input: SendCodeInput) -> SendCodeResult:
             ttl_seconds=input.ttl_seconds,
             channel=input.channel,
             send_number=input.send_number,
+            run_started_at=input.run_started_at,
         )
     except CustomerNotFound as exc:
         raise ApplicationError(

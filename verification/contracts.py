@@ -221,6 +221,8 @@ class SendCodeInput:
     channel: Channel = Channel.SMS
     # The send's number in its run, from 1; a retry of the same send has the same number.
     send_number: int = 0
+    # When the run started, by Temporal's clock: what its row records as its start.
+    run_started_at: datetime | None = None
 
 
 @dataclass

@@ -16,18 +16,25 @@ from verification.models import Verification
 
 
 def verification_record_started(
-    *, customer_id: uuid.UUID | str, workflow_id: str, run_id: str
+    *,
+    customer_id: uuid.UUID | str,
+    workflow_id: str,
+    run_id: str,
+    started_at: datetime | None = None,
 ) -> Verification:
     """The row for a run that has just started; the existing one if it is recorded already.
 
     Both the web process (after starting the run) and the run's first send (in the worker)
     record it, so a signup that fails between the two still leaves a complete record.
+    `started_at` is the run's start by Temporal's clock, as its live status shows it; without
+    it, now.
     """
+    defaults = {"customer_id": customer_id, "workflow_id": workflow_id}
+    if started_at is not None:
+        defaults["started_at"] = started_at
     try:
         with transaction.atomic():
-            verification, _ = Verification.objects.get_or_create(
-                run_id=run_id, defaults={"customer_id": customer_id, "workflow_id": workflow_id}
-            )
+            verification, _ = Verification.objects.get_or_create(run_id=run_id, defaults=defaults)
     except IntegrityError:  # recorded by the other process at the same moment
         verification = Verification.objects.get(run_id=run_id)
     return verification

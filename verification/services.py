@@ -150,7 +150,10 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
             )
         raise
     verification = verification_record_started(
-        customer_id=customer.id, workflow_id=workflow_id, run_id=started.run_id
+        customer_id=customer.id,
+        workflow_id=workflow_id,
+        run_id=started.run_id,
+        started_at=started.status.started_at if started.status else started.started_at,
     )
     if started.status is None:
         return VerificationView.of_record(verification)

@@ -5,7 +5,7 @@ calls Temporal, and nothing in the web process imports this module.
 """
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -32,6 +32,7 @@ def verification_send_code(
     ttl_seconds: int,
     channel: Channel = Channel.SMS,
     send_number: int = 0,
+    run_started_at: datetime | None = None,
 ) -> SendCodeResult:
     """Make a code, send it to the customer through `channel` alone, and return only its hash
     and expiry.
@@ -45,7 +46,12 @@ def verification_send_code(
         raise CustomerNotFound  # deleted: no code can be sent
     phone_number, email = contact
     if run_id:
-        verification_record_started(customer_id=customer_id, workflow_id=workflow_id, run_id=run_id)
+        verification_record_started(
+            customer_id=customer_id,
+            workflow_id=workflow_id,
+            run_id=run_id,
+            started_at=run_started_at,
+        )
     # The same send, run again after a crash, sends the same code under the same key.
     send_key = f"{workflow_id}:{run_id}:{send_number}:{channel}" if send_number else ""
     code = code_generate(send_key)

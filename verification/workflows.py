@@ -412,6 +412,7 @@ class VerifyPhoneWorkflow:
             run_id=info.run_id,
             channel=self._channel,
             send_number=self._sends,
+            run_started_at=info.start_time,
         )
         timeouts = {
             "start_to_close_timeout": SEND_CODE_TIMEOUT,

@@ -351,3 +351,10 @@ def test_a_right_code_for_a_customer_deleted_meanwhile_is_a_404_not_a_success(
     assert response.status_code == 404
     assert response.json()["error"]["message"] == "No such customer."
     assert api.get(f"/v1/customers/{customer.id}").status_code == 404
+
+
+def test_a_run_s_start_reads_the_same_live_and_once_it_has_ended(api, customer, sms_outbox):
+    live = status(api, customer.id)["started_at"]
+    verify(api, customer.id, latest_code(sms_outbox, customer.phone_number))
+
+    assert status(api, customer.id)["started_at"] == live
