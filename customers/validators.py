@@ -17,3 +17,6 @@ def validate_no_control_characters(value: str) -> None:
         for ch in value
     ):
         raise ValidationError("This field cannot contain control characters.", code="control")
+    if value and all(ch.isspace() or ch in TEXT_FORMAT_CHARACTERS for ch in value):
+        # Marks and joiners alone show nothing: a name of them looks blank wherever it is shown.
+        raise ValidationError("This field cannot be blank.", code="blank")

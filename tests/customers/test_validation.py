@@ -59,6 +59,15 @@ def test_names_keep_the_format_characters_ordinary_writing_needs(api, name):
     assert "customer.first_name" not in response.json().get("error", {}).get("fields", {})
 
 
+@pytest.mark.parametrize("invisible", ["\u200f", "\u200c\u200d\u200e", " \u200c "])
+def test_a_name_of_marks_and_joiners_alone_is_blank(api, invisible):
+    response = api.post(
+        "/v1/customers", {"customer": {**CUSTOMER, "first_name": invisible}}, "json"
+    )
+
+    assert field_errors(response) == {"customer.first_name": ["This field cannot be blank."]}
+
+
 @pytest.mark.parametrize("hidden", ["\u202e", "\u2066", "\u200b", "\ufeff"])
 def test_names_with_characters_that_hide_or_reorder_text_are_refused(api, hidden):
     response = api.post(
