@@ -79,6 +79,8 @@ def test_test_settings_pass_every_check():
         ("VOICE_BACKEND", "no.such.Backend", "verification.E015"),
         ("VOICE_BACKEND", "twilio", "verification.E016"),
         ("PHONE_ALLOWED_REGIONS", ["GB", "XX"], "verification.E009"),
+        ("TEMPORAL_REQUEST_TIMEOUT", 0, "verification.E018"),
+        ("TEMPORAL_REQUEST_TIMEOUT", -1.5, "verification.E018"),
         ("PUBLIC_BASE_URL", "coffee.example.com", "verification.E010"),
         (
             "PUBLIC_BASE_URL",

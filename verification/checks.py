@@ -261,6 +261,22 @@ def channel_backends_check(app_configs, **kwargs) -> list[Error]:
 
 
 @register("verification")
+def temporal_request_timeout_check(app_configs, **kwargs) -> list[Error]:
+    """Every call into Temporal from a web request waits at most TEMPORAL_REQUEST_TIMEOUT: at
+    0 or less each one fails at once, while /healthz (its own 3 s bound) says all is well."""
+    timeout = settings.TEMPORAL_REQUEST_TIMEOUT
+    if timeout > 0:
+        return []
+    return [
+        Error(
+            f"TEMPORAL_REQUEST_TIMEOUT is {timeout:g} s: every call into Temporal would fail.",
+            hint="Give web requests a few seconds for Temporal: 10 is the default.",
+            id="verification.E018",
+        )
+    ]
+
+
+@register("verification")
 def temporal_encryption_check(app_configs, **kwargs) -> list[Error]:
     errors = []
     keys = [("TEMPORAL_ENCRYPTION_OLD_KEYS", key) for key in settings.TEMPORAL_ENCRYPTION_OLD_KEYS]
