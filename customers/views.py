@@ -31,7 +31,7 @@ REQUEST_ID_COOKIE_SALT = "coffeeshop.customers.signup"
 REQUEST_ID_COOKIE_AGE = 24 * 60 * 60
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def customer_signup(request: HttpRequest) -> HttpResponse:
     """Show the form; on a valid POST sign the customer up and go to the code-entry page."""
     if request.method != "POST":

@@ -446,7 +446,7 @@ def _outage_text(
         )
     if not isinstance(exc, RequestNotAnswered):
         return (
-            f"Temporal is not answering, so nothing was done for: {_names(left)}. "
+            f"Temporal or its worker is not answering, so nothing was done for: {_names(left)}. "
             "Try again in a minute."
         )
     # Temporal keeps an update it has taken: it may still be carried out.

@@ -96,7 +96,7 @@ CHANNEL_TEXT = {
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @unavailable_page(retry_to="verification:verify")
 @throttled_page(scope="verify", back_to="verification:verify", back_text=BACK_TO_CODE_PAGE)
 def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
@@ -182,7 +182,7 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @unavailable_page(retry_to="verification:verify")
 @throttled_page(scope="resend", back_to="verification:verify", back_text=BACK_TO_CODE_PAGE)
 def verification_resend(request: HttpRequest, customer_id) -> HttpResponse:
@@ -273,7 +273,7 @@ def verification_failed(request: HttpRequest, customer_id) -> HttpResponse:
 
 
 @never_cache
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @unavailable_page(retry_to="verification:verify")
 # A new run costs what a signup costs, a run and its first text, so it spends the same budget.
 @throttled_page(

@@ -265,3 +265,11 @@ def test_form_without_its_csrf_cookie_gets_a_page_that_explains():
 
     assert response.status_code == 403
     assert "This form has expired" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_signup_page_answers_head_as_get(client):
+    head = client.head(SIGNUP)
+
+    assert head.status_code == 200
+    assert head.content == b""

@@ -243,7 +243,9 @@ def test_actions_with_temporal_down_give_one_clear_error(admin_client, settings,
         assert len(outcomes) == 1
         level, message = outcomes[0]
         assert level == "error"
-        assert message.startswith("Temporal is not answering, so nothing was done for: ")
+        assert message.startswith(
+            "Temporal or its worker is not answering, so nothing was done for: "
+        )
         assert "Ada Hopper" in message and "Alan Hopper" in message
 
 

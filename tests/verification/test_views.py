@@ -462,7 +462,7 @@ def test_unknown_customer_is_a_404_page(client, method, name):
     assert "Page not found" in response.content.decode()
 
 
-@pytest.mark.parametrize("name", ["verified", "failed"])
+@pytest.mark.parametrize("name", ["verify", "verified", "failed"])
 def test_the_result_pages_answer_head_as_get(client, sign_up, name):
     customer = sign_up()
     page = reverse(f"verification:{name}", args=[customer.pk])
