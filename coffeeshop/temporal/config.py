@@ -20,9 +20,9 @@ def temporal_profile_load(environ: Mapping[str, str]) -> ClientConfigProfile:
 
     Each variable overrides its field of a TOML profile, TEMPORAL_PROFILE in TEMPORAL_CONFIG_FILE,
     and the file is read only when one of those two is set: a developer's own `temporal config`
-    profile never redirects `make run` or the tests. Empty variables count as unset.
+    profile never redirects `make run` or the tests. Empty (or blank) variables count as unset.
     """
-    variables = {k: v for k, v in environ.items() if k.startswith("TEMPORAL_") and v}
+    variables = {k: v for k, v in environ.items() if k.startswith("TEMPORAL_") and v.strip()}
     profile = variables.get("TEMPORAL_PROFILE")
     config_file = variables.get("TEMPORAL_CONFIG_FILE")
     if config_file and not Path(config_file).is_file():

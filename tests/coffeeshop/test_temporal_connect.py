@@ -335,7 +335,7 @@ def test_an_api_key_alone_turns_tls_on_and_tls_false_turns_it_off(settings, monk
 def test_empty_variables_count_as_unset(monkeypatch):
     connection = settings_from_environment(
         monkeypatch,
-        TEMPORAL_ADDRESS="",
+        TEMPORAL_ADDRESS="  ",
         TEMPORAL_NAMESPACE="",
         TEMPORAL_API_KEY="",
         TEMPORAL_TLS_SERVER_NAME="",
