@@ -5,6 +5,7 @@ channel; a channel the customer cannot use is skipped; the limits hold across ch
 The stub sends "111111", "222222", … whatever the channel; `send_calls` shows which it was.
 """
 
+from concurrent.futures import Future
 from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
@@ -281,20 +282,25 @@ def test_two_channels_failing_for_good_in_turn_leave_the_first_code_working(
     assert harness.submit(texted).result == SUCCESS
 
 
-def refused_email(harness: WorkflowHarness) -> None:
+def ask_for_a_refused_email(harness: WorkflowHarness) -> tuple[str, "Future[object]"]:
+    """Start a run, then ask for an email the server will refuse, its send held once called.
+
+    Return the texted code and the request's future, answered after `release_sends()`.
+    """
     harness.fail_sends(
         ApplicationError("Refused.", "unreachable", type=SMS_UNDELIVERABLE_ERROR),
         channel=EMAIL,
     )
-
-
-def test_receipts_for_the_kept_code_count_whenever_they_come(harness: WorkflowHarness) -> None:
-    refused_email(harness)
     harness.start(ladder(resend_cooldown_seconds=0))
     texted = harness.code()
     harness.hold_sends()
     asking = harness.in_background(harness.resend, EMAIL)
     harness.wait_for_send_call(2)
+    return texted, asking
+
+
+def test_receipts_for_the_kept_code_count_whenever_they_come(harness: WorkflowHarness) -> None:
+    texted, asking = ask_for_a_refused_email(harness)
 
     harness.receipt(DeliveryStatus.SENT, texted)  # while the email is on its way
     harness.release_sends()
@@ -311,12 +317,7 @@ def test_receipts_for_the_kept_code_count_whenever_they_come(harness: WorkflowHa
 
 
 def test_a_kept_code_reported_lost_meanwhile_moves_the_ladder_on(harness: WorkflowHarness) -> None:
-    refused_email(harness)
-    harness.start(ladder(resend_cooldown_seconds=0))
-    texted = harness.code()
-    harness.hold_sends()
-    asking = harness.in_background(harness.resend, EMAIL)
-    harness.wait_for_send_call(2)
+    texted, asking = ask_for_a_refused_email(harness)
 
     harness.receipt(DeliveryStatus.UNDELIVERED, texted)  # while the email is on its way
     harness.release_sends()
