@@ -232,7 +232,8 @@ class VerificationDetailSerializer(serializers.Serializer):
     end_reason = serializers.CharField(
         allow_blank=True,
         help_text="Why an `undeliverable` run ended: `invalid_number`, `not_mobile`, "
-        "`unsubscribed`, `unreachable` or `region_not_allowed`; empty otherwise.",
+        "`unsubscribed`, `unreachable`, `region_not_allowed`, or `send_failed` (the provider "
+        "failed every try for minutes: start again later); empty otherwise.",
     )
     channel = serializers.ChoiceField(
         choices=[channel.value for channel in Channel],

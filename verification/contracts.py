@@ -87,13 +87,15 @@ class DeliveryStatus(StrEnum):
 
 
 class UndeliverableReason(StrEnum):
-    """Why a number can never get a text; each is something the customer can act on."""
+    """Why no code reached the customer; each is something the customer can act on."""
 
     INVALID_NUMBER = "invalid_number"
     NOT_MOBILE = "not_mobile"
     UNSUBSCRIBED = "unsubscribed"
     UNREACHABLE = "unreachable"
     REGION_NOT_ALLOWED = "region_not_allowed"
+    # Not the number's fault: the provider failed every try for minutes. Starting again later works.
+    SEND_FAILED = "send_failed"
 
 
 class Refusal(StrEnum):

@@ -175,6 +175,7 @@ UNDELIVERABLE_TEXT = {
         UndeliverableReason.UNREACHABLE: "Your email address does not take our emails.",
     },
 }
+SEND_FAILED_TEXT = "Our provider could not send it just now. Try again in a few minutes."
 UNDELIVERABLE_FALLBACK = {
     Channel.SMS: "Our text message provider refused it.",
     Channel.VOICE: "Our phone call provider refused it.",
@@ -185,6 +186,8 @@ UNDELIVERABLE_FALLBACK = {
 def undeliverable_text(reason: str, channel: Channel | None = None) -> str:
     """Why `channel` (a text when unknown) could not reach the customer, for their eyes."""
     channel = channel or Channel.SMS
+    if reason == UndeliverableReason.SEND_FAILED:
+        return SEND_FAILED_TEXT
     try:
         return UNDELIVERABLE_TEXT[channel][UndeliverableReason(reason)]
     except (KeyError, ValueError):

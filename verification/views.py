@@ -31,6 +31,7 @@ from verification.contracts import (
     Channel,
     DeliveryStatus,
     Refusal,
+    UndeliverableReason,
     VerificationResult,
     VerificationState,
 )
@@ -263,6 +264,7 @@ def verification_failed(request: HttpRequest, customer_id) -> HttpResponse:
             if view is not None and view.state == VerificationState.UNDELIVERABLE
             else ""
         ),
+        "send_failed": view is not None and view.end_reason == UndeliverableReason.SEND_FAILED,
         "notice": notice,
         "limit_reached": bool(
             run_limit or (notice and notice.get("kind") == Refusal.RUN_LIMIT_REACHED)

@@ -81,6 +81,11 @@ SEND_CODE_RETRY = RetryPolicy(
         CHANNEL_UNUSABLE_ERROR,
     ],
 )
+# A local activity's retries that wait longer than this wait on a durable timer instead of in the
+# worker. Retries in the worker ignore the schedule-to-close deadline, and keep the workflow task
+# open by completing it again every 80 % of its timeout: a provider away for an hour would add
+# thousands of events to each new run's history, and never end its send. Timers honour both.
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=2)
 # Per attempt. A write takes milliseconds; this only bounds how long a run waits on a worker that
 # died mid-record before the record is tried again elsewhere. An attempt cut off while it still
 # waits on the database finishes harmlessly: recording an outcome twice changes nothing.
@@ -105,6 +110,12 @@ EARLY_RECEIPTS_KEPT = 8
 # Before this patch a send that failed for good with no rung after it ended the run, even when
 # the code before it (a text that was arriving) still worked; runs that met one then replay so.
 KEEP_PREVIOUS_CODE_PATCH = "keep-previous-code-when-a-channel-fails"
+# Before this patch a send that failed for good after a newer one was asked for was taken for the
+# newer one: its channel skipped, its record failed, and the ladder moved on from it.
+SUPERSEDED_SEND_FAILURE_PATCH = "superseded-send-failure-is-its-own"
+# Before this patch a send that failed in a way no rule names (its retries ran out: the provider
+# was away for minutes) ended the run FAILED, which reads as too many wrong codes.
+SEND_FAILED_PATCH = "send-failure-is-undeliverable"
 
 
 @dataclass
@@ -190,7 +201,11 @@ class VerifyPhoneWorkflow:
                 except TimeoutError:
                     pass
             self._expire_if_due()
-            if self._ladder_deadline is not None and workflow.now() >= self._ladder_deadline:
+            if (
+                self._state is VerificationState.PENDING
+                and self._ladder_deadline is not None
+                and workflow.now() >= self._ladder_deadline
+            ):
                 self._advance()  # no right code on this channel in time: try the next
 
         await self._record_outcome()
@@ -247,7 +262,7 @@ class VerifyPhoneWorkflow:
         if not isinstance(input.code_hash, str) or not CODE_HASH.fullmatch(input.code_hash):
             raise ApplicationError("Malformed code hash.", type=INVALID_ARGUMENT_ERROR)
         self._refuse_reused_key("submit", input.idempotency_key, input.code_hash)
-        if self._state is VerificationState.CANCELLED:
+        if self._state is not VerificationState.PENDING and self._state not in FINAL_RESULTS:
             raise ApplicationError(
                 "The verification has ended.", self._state.value, type=Refusal.VERIFICATION_ENDED
             )
@@ -420,6 +435,7 @@ class VerifyPhoneWorkflow:
             "retry_policy": SEND_CODE_RETRY,
         }
         first, self._first_send_started = not self._first_send_started, True
+        record = self._current_send
         try:
             if not first and workflow.patched(DURABLE_SIDE_EFFECTS_PATCH):
                 sent = await workflow.execute_activity(
@@ -427,12 +443,23 @@ class VerifyPhoneWorkflow:
                 )
             else:
                 sent = await workflow.execute_local_activity(
-                    SEND_CODE_ACTIVITY, send, result_type=SendCodeResult, **timeouts
+                    SEND_CODE_ACTIVITY,
+                    send,
+                    result_type=SendCodeResult,
+                    local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+                    **timeouts,
                 )
         except FailureError as err:
             # An activity's failure arrives wrapped in an ActivityError; a local activity's may
             # also arrive bare (its ApplicationError, or the timeout that ended its retries).
             cause = err.cause if isinstance(err, ActivityError) else err
+            if (
+                self._state is VerificationState.PENDING
+                and self._send_requested
+                and workflow.patched(SUPERSEDED_SEND_FAILURE_PATCH)
+            ):
+                self._superseded_send_failed(send.channel, record, cause)
+                return
             if self._state is VerificationState.PENDING and (
                 self._skip_channel(cause) or self._keep_previous_code(cause)
             ):
@@ -461,6 +488,26 @@ class VerifyPhoneWorkflow:
         self._early_receipts = {}
         if early is not None and workflow.patched(EARLY_RECEIPTS_PATCH):
             self._delivery_update(early)
+
+    def _superseded_send_failed(
+        self, channel: Channel, record: SendRecord | None, cause: BaseException | None
+    ) -> None:
+        """A send failed after a newer one was asked for: only its own record and channel change.
+
+        The newer send goes ahead, and the code before both stays the one to keep if it fails
+        too. A channel that cannot reach the customer is not offered again unless it is the one
+        asked for now, whose own send will tell.
+        """
+        error_type = cause.type if isinstance(cause, ApplicationError) else None
+        if error_type in (SMS_UNDELIVERABLE_ERROR, CHANNEL_UNUSABLE_ERROR) and channel != (
+            self._channel
+        ):
+            self._skipped.add(channel)
+        if error_type == CHANNEL_UNUSABLE_ERROR:
+            self._sends -= 1  # nothing went out
+            self._sent = [sent for sent in self._sent if sent is not record]
+        elif record is not None:
+            record.delivery_status = DeliveryStatus.FAILED
 
     def _skip_channel(self, cause: BaseException | None) -> bool:
         """Go down the ladder past a channel this customer cannot be reached on, if it goes on.
@@ -539,6 +586,9 @@ class VerifyPhoneWorkflow:
             return VerificationState.UNDELIVERABLE
         if error_type == CHANNEL_UNUSABLE_ERROR:
             self._end_reason = UndeliverableReason.UNREACHABLE.value
+            return VerificationState.UNDELIVERABLE
+        if workflow.patched(SEND_FAILED_PATCH):
+            self._end_reason = UndeliverableReason.SEND_FAILED.value
             return VerificationState.UNDELIVERABLE
         return VerificationState.FAILED
 

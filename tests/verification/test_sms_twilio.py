@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from rest_framework.test import APIClient
 
+from tests.conftest import wait_for
 from tests.fake_twilio import (
     SERVICE_UNAVAILABLE,
     Answer,
@@ -57,6 +58,10 @@ def sign_up(phone: str = "+447700900123") -> dict:
     )
     assert response.status_code == 201, response.content
     return response.json()
+
+
+def verification_status(customer_id: str) -> dict:
+    return APIClient().get(f"/v1/customers/{customer_id}/verification").json()["verification"]
 
 
 def code_in(message: Received) -> str:
@@ -192,3 +197,22 @@ def test_a_refusal_of_our_own_settings_names_the_setting_and_is_retried(twilio, 
         "Twilio refused the request (20003); check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
         in caplog.text
     )
+
+
+def test_a_provider_failing_every_try_until_the_deadline_ends_the_run_undeliverable(
+    settings, client, twilio
+):
+    """Not `failed`, which reads as too many wrong codes: the page offers to start again."""
+    settings.VERIFICATION_WINDOW = 1  # the send's deadline is then its floor, one try's 10 s
+    twilio.answer_next(*[SERVICE_UNAVAILABLE] * 30)
+
+    customer_id = sign_up()["customer"]["id"]
+    ended = wait_for(
+        lambda: (s := verification_status(customer_id))["status"] != "pending" and s, timeout=30
+    )
+    page = client.get(f"/customers/{customer_id}/not-verified/").content.decode()
+
+    assert (ended["status"], ended["end_reason"]) == ("undeliverable", "send_failed")
+    assert 2 <= len(twilio.messages()) < 30  # retried with backoff until the deadline
+    assert "We could not send you a code" in page and "Try again in a few minutes" in page
+    assert "Start again" in page and "Sign up with another number" not in page

@@ -230,7 +230,9 @@ class WorkflowHarness:
     def release_sends(self) -> None:
         self.stubs.release_sends()
 
-    def start(self, input: VerifyPhoneInput | None = None) -> WorkflowHandle:
+    def start(
+        self, input: VerifyPhoneInput | None = None, *, timeout: float = CALL_TIMEOUT
+    ) -> WorkflowHandle:
         """Start the run for `input` (by default `verify_input()`) as signup does, with
         Update-with-Start: answered once the first code is sent. Return the run's handle."""
         self.input = input or verify_input()
@@ -254,7 +256,7 @@ class WorkflowHarness:
             )
             return status, await operation.workflow_handle()
 
-        self.started, self._handle = self._run(update_with_start())
+        self.started, self._handle = self._run(update_with_start(), timeout=timeout)
         return self._handle
 
     def in_background(self, call: Callable[..., T], *args: object) -> "Future[T]":
@@ -424,7 +426,13 @@ class WorkflowHarness:
         return self._loop.run(coroutine, timeout=timeout)
 
     def open(self) -> "WorkflowHarness":
-        async def start_worker() -> None:
+        self.start_worker()
+        return self
+
+    def start_worker(self) -> None:
+        """Start polling the run's task queue (again, after `stop_worker()`)."""
+
+        async def start() -> None:
             self._worker = Worker(
                 self._client,
                 task_queue=self.task_queue,
@@ -434,8 +442,18 @@ class WorkflowHarness:
             )
             self._worker_task = asyncio.create_task(self._worker.run())
 
-        self._run(start_worker())
-        return self
+        self._run(start())
+
+    def stop_worker(self) -> None:
+        """Stop polling: the run's timers still fire, and wait for a worker to act on them."""
+
+        async def stop() -> None:
+            assert self._worker is not None and self._worker_task is not None
+            await self._worker.shutdown()
+            await self._worker_task
+
+        self._run(stop())
+        self._worker = self._worker_task = None
 
     def close(self) -> None:
         self.release_outcome()
@@ -445,13 +463,8 @@ class WorkflowHarness:
             with contextlib.suppress(Exception):
                 self._run(self._handle.terminate("test over"))
 
-        async def stop_worker() -> None:
-            assert self._worker is not None and self._worker_task is not None
-            await self._worker.shutdown()
-            await self._worker_task
-
         if self._worker is not None:
-            self._run(stop_worker())
+            self.stop_worker()
         self._background.shutdown(wait=True)
         self._executor.shutdown(wait=True)
 

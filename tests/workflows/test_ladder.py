@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from temporalio.exceptions import ApplicationError
 
+from tests.conftest import wait_until_past
 from tests.workflows.conftest import (
     WorkflowHarness,
     utcnow,
@@ -327,3 +328,77 @@ def test_a_kept_code_reported_lost_meanwhile_moves_the_ladder_on(harness: Workfl
     assert harness.channels_sent == [SMS, EMAIL, VOICE]
     assert harness.status().channel == VOICE
     assert harness.submit(called).result == SUCCESS
+
+
+def ask_for_a_text_while_a_channel_fails(harness: WorkflowHarness, channel: Channel, error) -> str:
+    """Start a run, ask for `channel`, whose send fails with `error`, and, while that send is
+    on its way, for a text; return the text's code once both requests are answered."""
+    harness.fail_sends(error, channel=channel)
+    harness.start(ladder(resend_cooldown_seconds=0))
+    harness.code()
+    harness.hold_sends()
+    asking = harness.in_background(harness.resend, channel)
+    harness.wait_for_send_call(2)
+    harness.resend(SMS)
+    harness.release_sends()
+    asking.result(timeout=10)
+    texted = harness.code(2)
+    harness.wait_for_status(lambda s: s.code_expires_at)
+    return texted
+
+
+def test_a_call_refused_after_a_text_was_asked_for_leaves_the_text_to_go_out(
+    harness: WorkflowHarness,
+) -> None:
+    texted = ask_for_a_text_while_a_channel_fails(
+        harness, VOICE, ApplicationError("A landline.", "not_mobile", type=SMS_UNDELIVERABLE_ERROR)
+    )
+
+    status = harness.status()
+    assert harness.channels_sent == [SMS, VOICE, SMS]
+    assert (status.state, status.channel, status.fallback_channel) == (
+        VerificationState.PENDING,
+        SMS,
+        None,
+    )
+    assert [(s.channel, s.delivery_status) for s in status.sends] == [
+        (SMS, None),
+        (VOICE, DeliveryStatus.FAILED),
+        (SMS, None),
+    ]
+    assert VOICE not in status.channels
+    assert status.sends_remaining == 2
+    assert harness.submit(texted).result == SUCCESS
+
+
+def test_an_email_with_no_address_after_a_text_was_asked_for_costs_no_send(
+    harness: WorkflowHarness,
+) -> None:
+    texted = ask_for_a_text_while_a_channel_fails(
+        harness,
+        EMAIL,
+        ApplicationError("No email on file.", type=CHANNEL_UNUSABLE_ERROR, non_retryable=True),
+    )
+
+    status = harness.status()
+    assert harness.channels_sent == [SMS, EMAIL, SMS]
+    assert [s.channel for s in status.sends] == [SMS, SMS]
+    assert EMAIL not in status.channels
+    assert status.sends_remaining == 3
+    assert harness.submit(texted).result == SUCCESS
+
+
+def test_a_window_ending_with_a_rung_due_ends_the_run_without_another_send(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(ladder(channel_timeout_seconds=1, window_seconds=2))
+    harness.code()
+    harness.stop_worker()  # both the rung's deadline and the window pass meanwhile
+    wait_until_past(harness.started.window_ends_at)
+    harness.start_worker()
+
+    assert harness.result().state == VerificationState.EXPIRED
+    status = harness.status()
+    assert [s.channel for s in status.sends] == [SMS]
+    assert status.sends_remaining == 4
+    assert harness.channels_sent == [SMS]

@@ -40,6 +40,12 @@ BEFORE_EARLY_RECEIPTS = HISTORIES / "before_early_receipts"
 # Recorded before KEEP_PREVIOUS_CODE_PATCH, when a channel that failed for good with no rung
 # after it ended the run undeliverable. Kept as they are, never re-recorded.
 BEFORE_KEEP_PREVIOUS_CODE = HISTORIES / "before_keep_previous_code"
+# Recorded before SUPERSEDED_SEND_FAILURE_PATCH, when a send that failed for good after a newer
+# one was asked for was taken for the newer one. Kept as they are, never re-recorded.
+BEFORE_SUPERSEDED_SEND_FAILURE = HISTORIES / "before_superseded_send_failure"
+# Recorded before SEND_FAILED_PATCH, when a send failing in a way no rule names ended the run
+# FAILED. Kept as they are, never re-recorded.
+BEFORE_SEND_FAILED = HISTORIES / "before_send_failed"
 WRONG = "000000"
 
 
@@ -168,6 +174,23 @@ def ladder_failed_choice_keeps_code(run: WorkflowHarness) -> None:
     run.submit(texted)
 
 
+def ladder_superseded_send_fails(run: WorkflowHarness) -> None:
+    """A call refused for good after the customer asked for a text instead: the text goes out."""
+    run.fail_sends(
+        ApplicationError("Landline.", "not_mobile", type=SMS_UNDELIVERABLE_ERROR),
+        channel=Channel.VOICE,
+    )
+    run.start(verify_input(channels=LADDER, channel_timeout_seconds=600, resend_cooldown_seconds=0))
+    run.code()
+    run.hold_sends()
+    calling = run.in_background(run.resend, Channel.VOICE)
+    run.wait_for_send_call(2)
+    run.resend(Channel.SMS)
+    run.release_sends()
+    calling.result(timeout=10)
+    run.submit(run.code(2))
+
+
 def keyed_requests(run: WorkflowHarness) -> None:
     """Idempotency-Keys: a retried code and a retried resend answered once each."""
     run.start(verify_input(resend_cooldown_seconds=0))
@@ -197,6 +220,7 @@ PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
         ladder_skipped_channel,
         ladder_early_receipt,
         ladder_failed_choice_keeps_code,
+        ladder_superseded_send_fails,
         keyed_requests,
     )
 }
@@ -226,7 +250,9 @@ def test_every_path_has_a_recorded_history() -> None:
     [history_file(name) for name in sorted(PATHS)]
     + sorted(BEFORE_DURABLE_SIDE_EFFECTS.glob("verify_phone_*.json"))
     + sorted(BEFORE_EARLY_RECEIPTS.glob("verify_phone_*.json"))
-    + sorted(BEFORE_KEEP_PREVIOUS_CODE.glob("verify_phone_*.json")),
+    + sorted(BEFORE_KEEP_PREVIOUS_CODE.glob("verify_phone_*.json"))
+    + sorted(BEFORE_SUPERSEDED_SEND_FAILURE.glob("verify_phone_*.json"))
+    + sorted(BEFORE_SEND_FAILED.glob("verify_phone_*.json")),
     ids=lambda path: f"{path.parent.name}/{path.stem}",
 )
 def test_recorded_history_replays_on_the_current_workflow(path: Path) -> None:

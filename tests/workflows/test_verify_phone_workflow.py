@@ -36,6 +36,7 @@ from verification.contracts import (
     Refusal,
     ResendCodeResult,
     SubmitCodeResult,
+    UndeliverableReason,
     VerificationResult,
     VerificationState,
     VerifyPhoneOutcome,
@@ -558,17 +559,43 @@ def test_customer_not_found_on_send_ends_the_run_cancelled_without_retrying(
     assert len(harness.send_calls) == 1
 
 
-def test_other_non_retryable_send_failure_ends_the_run_failed(harness: WorkflowHarness) -> None:
+def test_a_send_failing_in_a_way_no_rule_names_ends_the_run_undeliverable_not_failed(
+    harness: WorkflowHarness,
+) -> None:
+    """Failed would read as too many wrong codes; this is the provider's failure, not theirs."""
     harness.fail_sends(
         ApplicationError("The SMS provider refused.", type="SmsRejected", non_retryable=True)
     )
     harness.start()
 
     assert harness.result() == VerifyPhoneOutcome(
-        VerificationState.FAILED, attempts_used=0, attempts_remaining=3
+        VerificationState.UNDELIVERABLE, attempts_used=0, attempts_remaining=3
     )
-    assert [o.state for o in harness.outcomes] == [VerificationState.FAILED]
+    assert [(o.state, o.reason) for o in harness.outcomes] == [
+        (VerificationState.UNDELIVERABLE, UndeliverableReason.SEND_FAILED)
+    ]
     assert len(harness.send_calls) == 1
+
+
+def test_a_code_for_a_run_ended_undeliverable_is_refused_by_the_validator_and_costs_nothing(
+    harness: WorkflowHarness,
+) -> None:
+    harness.fail_sends(
+        ApplicationError("A landline.", "not_mobile", type=SMS_UNDELIVERABLE_ERROR),
+        channel=Channel.VOICE,
+    )
+    harness.start(verify_input(channels=[Channel.SMS, Channel.VOICE]))
+    texted = harness.code()
+    harness.hold_outcome()
+    harness.receipt(DeliveryStatus.UNDELIVERED)  # the call that follows is refused: it ends
+    harness.wait_for_outcome_call()
+    accepted_before = accepted_updates(harness)
+
+    refusal = harness.refusal(harness.submit, texted)
+
+    assert refusal.type == Refusal.VERIFICATION_ENDED
+    assert accepted_updates(harness) == accepted_before, "a refused update grew the history"
+    assert harness.result().state == VerificationState.UNDELIVERABLE
 
 
 @pytest.mark.parametrize(
@@ -705,3 +732,22 @@ def test_a_failed_delivery_lifts_the_cooldown_but_not_the_send_limit(
     assert lifted is not None and lifted <= utcnow() + CLOCK_SLACK
     assert limit.type == Refusal.RESEND_LIMIT_REACHED
     assert len(harness.send_calls) == 2
+
+
+def test_a_first_send_failing_every_try_stops_at_its_deadline_with_a_small_history(
+    harness: WorkflowHarness,
+) -> None:
+    """The first send is a local activity, whose retries would otherwise go on past the deadline
+    and add a workflow task to the history every 80 % of the task timeout."""
+    harness.fail_sends(ApplicationError("The provider did not answer."))  # retryable
+    started = time.monotonic()
+
+    # The deadline is then its floor, one try's 10 s; signup's answer waits for the send's end.
+    harness.start(verify_input(window_seconds=1), timeout=30)
+
+    assert harness.started.state == VerificationState.UNDELIVERABLE
+    assert harness.result().state == VerificationState.UNDELIVERABLE
+    assert harness.outcome().reason == UndeliverableReason.SEND_FAILED
+    assert time.monotonic() - started < 30
+    assert 3 <= len(harness.send_calls) <= 6  # 1 s, 2 s, 4 s, 8 s apart
+    assert len(harness.history()) < 60
