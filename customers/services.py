@@ -1,9 +1,10 @@
 """Customer writes (web process). Signing up creates a customer and starts their verification."""
 
+import logging
 import uuid
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 
 from coffeeshop.errors import Unavailable
 from customers.errors import CustomerRefusal, CustomerRefused
@@ -14,7 +15,9 @@ from verification.selectors import (
     verification_get_current,
     verification_get_view,
 )
-from verification.services import verification_start
+from verification.services import verification_abandon, verification_start
+
+logger = logging.getLogger(__name__)
 
 # A repeated signup shows the live verification if Temporal answers this fast, else the row.
 REPLAY_STATUS_TIMEOUT = 2.0
@@ -45,7 +48,8 @@ def customer_sign_up(
     and finishes anything a failed first try left undone (such as starting the workflow), while a
     different payload is refused REQUEST_ID_CONFLICT (and a client-chosen id in use, ID_TAKEN).
     Without one, a failure to start the verification leaves nothing behind, so the client may
-    simply try again. `phone_number` must be E.164 already.
+    simply try again. A refusal leaves nothing behind either way, so the corrected request may
+    use the same request_id. `phone_number` must be E.164 already.
     """
     fields = {
         "first_name": first_name,
@@ -69,11 +73,34 @@ def customer_sign_up(
         return _customer_replay(existing, fields, customer_id)
     try:
         verification = verification_start(customer=customer)
-    except (Unavailable, VerificationRefused):
+    except VerificationRefused:
+        customer.delete()
+        raise
+    except Unavailable:
         if not request_id:
-            customer.delete()
+            customer.delete()  # a run that started meanwhile finds no customer, and ends
+        raise
+    except (OperationalError, InterfaceError):
+        if not request_id:
+            _customer_discard(customer)
         raise
     return SignUp(customer=customer, created=True, verification=verification)
+
+
+def _customer_discard(customer: Customer) -> None:
+    """Undo a signup the database failed in the middle of: its run ends, then its rows go.
+
+    Each step is tried whatever the other did. What the outage keeps is consistent: a customer
+    whose run ended, and whose row the reconciler records cancelled.
+    """
+    try:
+        verification_abandon(customer_id=customer.id)
+    except Unavailable:
+        logger.warning("The failed signup's run could not be ended.", exc_info=True)
+    try:
+        customer.delete()
+    except (OperationalError, InterfaceError):
+        logger.warning("The failed signup's customer could not be deleted.", exc_info=True)
 
 
 def _customer_replay(customer: Customer, fields: dict, customer_id: uuid.UUID | None) -> SignUp:
@@ -82,7 +109,11 @@ def _customer_replay(customer: Customer, fields: dict, customer_id: uuid.UUID | 
         raise CustomerRefused(CustomerRefusal.REQUEST_ID_CONFLICT)
     recorded = verification_get_current(customer_id=customer.id)
     if recorded is None:  # the first try stopped before the verification started
-        verification = verification_start(customer=customer)
+        try:
+            verification = verification_start(customer=customer)
+        except VerificationRefused:
+            customer.delete()  # refused: nothing of the request is kept
+            raise
     else:
         try:
             verification = verification_get_view(

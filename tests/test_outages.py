@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from django.core.management import call_command
 from django.db import connection, connections
 from rest_framework.test import APIClient
 
@@ -64,6 +65,36 @@ def test_signup_cut_off_by_the_database_answers_503_and_its_retry_finishes_it(
     assert Customer.objects.count() == 1
     assert Verification.objects.count() == 1
     assert latest_code(sms_outbox, "+447700900123")
+
+
+def test_signup_without_a_request_id_cut_off_by_the_database_leaves_no_run_going(
+    postgres, settings, worker, sms_outbox
+):
+    settings.SMS_BACKEND = "tests.outages.OnSendSmsBackend"
+    OnSendSmsBackend.on_send = postgres.stop  # after the run starts, before signup records it
+    body = {
+        "customer": {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "email": "ada@example.com",
+            "phone_number": "+447700900123",
+        }
+    }
+    api = APIClient()
+
+    cut_off = api.post("/v1/customers", body, format="json")
+    back_up(postgres)
+    retried = api.post("/v1/customers", body, format="json")
+    call_command("reconcile_verifications", settle_seconds=0)
+
+    assert cut_off.status_code == 503, cut_off.content
+    assert retried.status_code == 201, retried.content
+    kept = retried.json()["customer"]["id"]
+    # The cut-off signup's run was ended; whatever of it the outage kept is recorded cancelled.
+    assert set(
+        Verification.objects.exclude(customer_id=kept).values_list("status", flat=True)
+    ) <= {"cancelled"}
+    assert Verification.objects.filter(status="pending").count() == 1
 
 
 def test_the_right_code_waits_for_the_database_and_its_retry_reads_verified(

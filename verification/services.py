@@ -140,7 +140,13 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
                 extra={"workflow_id": workflow_id, "customer_id": str(customer.id)},
             )
             if started.open:
-                gateway.call(_verification_terminate_operation(workflow_id, started.run_id))
+                gateway.call(
+                    _verification_terminate_operation(
+                        workflow_id,
+                        started.run_id,
+                        "Its customer was deleted and the id was used again.",
+                    )
+                )
             started = gateway.call(_verification_start_operation(customer, replace=True))
     except TemporalUnavailable:
         # Nothing was sent: a client retrying through an outage must not use up the number's day.
@@ -250,16 +256,14 @@ def _verification_run_of_former_customer(started: _Started, customer: Customer) 
 
 
 def _verification_terminate_operation(
-    workflow_id: str, run_id: str
+    workflow_id: str, run_id: str | None, reason: str
 ) -> Callable[[Client], Awaitable[None]]:
-    """End a deleted customer's run without running its workflow code, which would record its
-    outcome for the customer now holding the id."""
+    """End a run (the workflow's current one without `run_id`) without running its workflow
+    code, so without recording its outcome."""
 
     async def terminate(client: Client) -> None:
         try:
-            await client.get_workflow_handle(workflow_id, run_id=run_id).terminate(
-                reason="Its customer was deleted and the id was used again."
-            )
+            await client.get_workflow_handle(workflow_id, run_id=run_id).terminate(reason=reason)
         except RPCError as exc:
             if exc.status != RPCStatusCode.NOT_FOUND:  # not found: it has closed meanwhile
                 raise
@@ -386,6 +390,20 @@ def verification_cancel_orphaned(*, customer_id: uuid.UUID, reason: str = "") ->
         return _verification_update(_verification_cancel_operation(customer_id, reason)).cancelled
     except _RunClosed:
         return False
+
+
+def verification_abandon(*, customer_id: uuid.UUID) -> None:
+    """End the run of a signup that failed before it was answered, without recording anything.
+
+    For a signup without a request_id, which no retry can finish: the client signs up again as
+    someone new. If the database keeps the customer and the run's row meanwhile, the reconciler
+    records the row cancelled. Raises TemporalUnavailable.
+    """
+    gateway.call(
+        _verification_terminate_operation(
+            workflow_id_for(str(customer_id)), None, "Its signup failed before it was answered."
+        )
+    )
 
 
 def verification_start_again(*, customer: Customer) -> tuple[VerificationView, bool]:

@@ -93,6 +93,25 @@ def test_api_signups_past_the_daily_limit_answer_429_and_send_nothing(settings, 
     assert len(sent_codes(sms_outbox, PHONE)) == 2
 
 
+def test_a_refused_signup_with_a_request_id_keeps_nothing_so_its_corrected_retry_works(
+    settings, worker, sms_outbox
+):
+    settings.PHONE_VERIFICATIONS_PER_DAY = 1
+    api = APIClient()
+    api.post("/v1/customers", signup_body(), format="json")
+    refused_body = {**signup_body(), "request_id": str(uuid.uuid4())}
+
+    refused = api.post("/v1/customers", refused_body, format="json")
+    customers_after_refusal = Customer.objects.count()
+    refused_body["customer"]["phone_number"] = "+447700900456"
+    corrected = api.post("/v1/customers", refused_body, format="json")
+
+    assert refused.status_code == 429
+    assert customers_after_refusal == 1
+    assert corrected.status_code == 201, corrected.content
+    assert Customer.objects.count() == 2
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_signup_service_raises_for_the_page_too(settings, worker, sms_outbox):
     settings.PHONE_VERIFICATIONS_PER_DAY = 1
