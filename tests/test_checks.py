@@ -71,6 +71,12 @@ def test_test_settings_pass_every_check():
         ("VERIFICATION_CODE_LENGTH", 11, "verification.E002"),
         ("VERIFICATION_DEMO_CODE", "1234", "verification.E003"),
         ("VERIFICATION_MAX_ATTEMPTS", 0, "verification.E005"),
+        ("VERIFICATION_MAX_SENDS", 0, "verification.E019"),
+        ("VERIFICATION_WINDOW", 0, "verification.E019"),
+        ("VERIFICATION_WINDOW", 1, "verification.E019"),  # shorter than the code's TTL
+        ("VERIFICATION_RESEND_COOLDOWN", -1, "verification.E019"),
+        ("VERIFICATION_MAX_RUNS_PER_DAY", 0, "verification.E019"),
+        ("VERIFICATION_RECONCILE_INTERVAL", 0, "verification.E019"),
         ("PHONE_SENDS_PER_HOUR", -1, "verification.E006"),
         ("TEMPORAL_ENCRYPTION_KEY", "too-short", "verification.E007"),
         ("TEMPORAL_ENCRYPTION_OLD_KEYS", ["nope"], "verification.E007"),

@@ -91,9 +91,9 @@ def test_signup_without_a_request_id_cut_off_by_the_database_leaves_no_run_going
     assert retried.status_code == 201, retried.content
     kept = retried.json()["customer"]["id"]
     # The cut-off signup's run was ended; whatever of it the outage kept is recorded cancelled.
-    assert set(
-        Verification.objects.exclude(customer_id=kept).values_list("status", flat=True)
-    ) <= {"cancelled"}
+    assert set(Verification.objects.exclude(customer_id=kept).values_list("status", flat=True)) <= {
+        "cancelled"
+    }
     assert Verification.objects.filter(status="pending").count() == 1
 
 

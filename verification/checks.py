@@ -64,6 +64,27 @@ def verification_settings_check(app_configs, **kwargs) -> list[Error]:
         errors.append(
             Error("VERIFICATION_MAX_ATTEMPTS must be at least 1.", id="verification.E005")
         )
+    # Each of these below its least would start runs that cannot work: no code sent (sends),
+    # ended at once (window), or a reconciliation schedule Temporal refuses (interval).
+    least = {
+        "VERIFICATION_MAX_SENDS": 1,
+        "VERIFICATION_WINDOW": max(1, ttl),
+        "VERIFICATION_RESEND_COOLDOWN": 0,
+        "VERIFICATION_MAX_RUNS_PER_DAY": 1,
+        "VERIFICATION_RECONCILE_INTERVAL": 1,
+    }
+    for name, minimum in least.items():
+        value = getattr(settings, name)
+        if value < minimum:
+            errors.append(
+                Error(
+                    f"{name} is {value}; it must be at least {minimum}.",
+                    hint="VERIFICATION_WINDOW must also be at least VERIFICATION_CODE_TTL."
+                    if name == "VERIFICATION_WINDOW"
+                    else None,
+                    id="verification.E019",
+                )
+            )
     try:
         sms_backend_class()
     except ImportError as exc:
