@@ -12,23 +12,10 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest
-from django.utils.html import format_html
-from django.utils.text import Truncator
 
 from coffeeshop.phones import InvalidPhoneNumber, phone_normalize
+from coffeeshop.web.text import list_text_html
 from customers.models import Customer
-
-# Characters of a name a list shows; the change page shows it whole.
-NAME_LIST_LENGTH = 40
-
-
-def customer_name_display(customer: Customer) -> str:
-    """The customer's name for a list column: cut short if long, whole in its tooltip."""
-    name = customer.full_name
-    short = Truncator(name).chars(NAME_LIST_LENGTH)
-    if short == name:
-        return name
-    return format_html('<span title="{}">{}</span>', name, short)
 
 
 @admin.register(Customer)
@@ -76,4 +63,4 @@ class CustomerAdmin(admin.ModelAdmin):
 
     @admin.display(description="Name", ordering="last_name")
     def name(self, customer: Customer) -> str:
-        return customer_name_display(customer)
+        return list_text_html(customer.full_name)  # the change page shows it whole

@@ -24,7 +24,8 @@ from django.utils.translation import ngettext
 
 from coffeeshop.errors import Unavailable
 from coffeeshop.phones import phone_mask
-from customers.admin import CustomerAdmin, customer_name_display
+from coffeeshop.web.text import list_text_html
+from customers.admin import CustomerAdmin
 from customers.models import Customer
 from verification import services
 from verification.contracts import VerificationState
@@ -118,7 +119,7 @@ class VerificationAdmin(admin.ModelAdmin):
     def customer_display(self, verification: Verification) -> str:
         customer = verification.customer
         return format_html(
-            "{} ({})", customer_name_display(customer), phone_mask(customer.phone_number)
+            "{} ({})", list_text_html(customer.full_name), phone_mask(customer.phone_number)
         )
 
 

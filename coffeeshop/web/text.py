@@ -2,9 +2,14 @@
 
 import math
 
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
 MINUTE = 60
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
+# How much of a name an admin list column shows before it cuts it short.
+LIST_TEXT_LENGTH = 40
 
 
 def wait_text(seconds: float) -> str:
@@ -22,3 +27,11 @@ def wait_text(seconds: float) -> str:
         return f"{hours} hours"
     days = math.ceil(seconds / DAY)
     return "a day" if days == 1 else f"{days} days"
+
+
+def list_text_html(text: str, length: int = LIST_TEXT_LENGTH) -> str:
+    """`text` for a list column: cut short if long, whole in its tooltip; HTML-escaped."""
+    short = Truncator(text).chars(length)
+    if short == text:
+        return format_html("{}", text)
+    return format_html('<span title="{}">{}</span>', text, short)
