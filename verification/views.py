@@ -68,6 +68,8 @@ CHANNEL_TEXT = {
         "not_delivered": "Your phone network says the text did not arrive.",
         "could_not": "We could not text you.",
         "still_works": "The code we texted you still works.",
+        "dev_what": "text message",
+        "dev_where": "on the worker's “SMS to …” line",
     },
     Channel.VOICE: {
         "sent": "We are calling {to} to read you a code.",
@@ -80,6 +82,8 @@ CHANNEL_TEXT = {
         "not_delivered": "The call did not get through.",
         "could_not": "We could not call you.",
         "still_works": "The code we read out on the phone still works.",
+        "dev_what": "phone call",
+        "dev_where": "on the worker's “CALL to …” line",
     },
     Channel.EMAIL: {
         "sent": "We emailed a code to {to}.",
@@ -92,7 +96,15 @@ CHANNEL_TEXT = {
         "not_delivered": "Your email could not be delivered.",
         "could_not": "We could not email you.",
         "still_works": "The code we emailed you still works.",
+        "dev_what": "email",
+        "dev_where": "inside the email the worker prints",
     },
+}
+# Each channel's backend that prints its codes in the worker's output rather than sending them.
+CONSOLE_BACKENDS = {
+    Channel.SMS: ("SMS_BACKEND", "console"),
+    Channel.VOICE: ("VOICE_BACKEND", "console"),
+    Channel.EMAIL: ("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"),
 }
 
 
@@ -175,7 +187,7 @@ def verification_enter_code(request: HttpRequest, customer_id) -> HttpResponse:
         "resend_limit_text": str(VerificationRefused(Refusal.RESEND_LIMIT_REACHED)),
         "resend_in": resend_in,
         "resend_clock": _clock(resend_in),
-        "dev_sms_console": settings.DEBUG and settings.SMS_BACKEND == "console",
+        "dev_console": _dev_console(channel),
         "delivery": DELIVERY_TEXT.get(view.delivery_status),
         "delivery_failed": bool(view.delivery_status and view.delivery_status.is_failure),
     }
@@ -338,6 +350,14 @@ def _submit_code(request: HttpRequest, customer: Customer, form: CodeForm) -> Ht
     else:
         return redirect("verification:failed", customer_id=customer.id)
     return redirect("verification:verify", customer_id=customer.id)
+
+
+def _dev_console(channel: Channel) -> dict[str, str] | None:
+    """In development, where the worker printed the code it did not really send, if it did."""
+    setting, console = CONSOLE_BACKENDS[channel]
+    if not (settings.DEBUG and getattr(settings, setting) == console):
+        return None
+    return {"what": CHANNEL_TEXT[channel]["dev_what"], "where": CHANNEL_TEXT[channel]["dev_where"]}
 
 
 def _address(customer: Customer, channel: Channel) -> str:

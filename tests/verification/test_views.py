@@ -19,7 +19,7 @@ from tests.conftest import (
     wrong_code,
 )
 from verification import services
-from verification.contracts import Refusal
+from verification.contracts import Channel, Refusal
 from verification.errors import VerificationRefused
 from verification.models import Verification
 
@@ -526,3 +526,20 @@ def test_after_the_success_page_the_admin_already_lists_the_phone_as_verified(
     assert answered["Location"] == url("verified", customer)
     assert success.status_code == 200
     assert "Verified Atonce" in listed.content.decode()
+
+
+def test_the_development_hint_says_where_the_current_channel_printed_its_code(
+    client, settings, sign_up
+):
+    settings.DEBUG = True
+    settings.SMS_BACKEND = settings.VOICE_BACKEND = "console"
+    settings.VERIFICATION_CHANNELS = ["sms", "voice"]
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    customer = sign_up()
+    texted = client.get(url("verify", customer)).content.decode()
+
+    services.verification_resend_code(customer_id=customer.id, channel=Channel.VOICE)
+    called = client.get(url("verify", customer)).content.decode()
+
+    assert "No text message is really sent" in texted and "“SMS to …” line" in texted
+    assert "No phone call is really sent" in called and "“CALL to …” line" in called
