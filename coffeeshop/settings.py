@@ -224,6 +224,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Configured here, so that Django's own handlers for it go (a console one with DEBUG on,
+        # which printed each request warning twice and not as JSON; mail to ADMINS, unset):
+        # its lines reach the root handler once.
+        "django": {"level": "INFO"},
         "temporalio": {"level": "WARNING"},
         # The twilio SDK logs every request's method, URL and headers at INFO.
         "twilio": {"level": "WARNING"},

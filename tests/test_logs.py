@@ -177,6 +177,20 @@ def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+def test_a_request_warning_is_logged_once_and_as_json_with_debug_on():
+    script = (
+        "from django.test import Client\n"
+        "Client().post('/v1/customers', '{', content_type='application/json')\n"
+    )
+
+    run = manage("shell", "-c", script, env={"LOG_FORMAT": "json", "ALLOWED_HOSTS": "testserver"})
+
+    lines = [json.loads(line) for line in run.stderr.splitlines()]  # every line is JSON
+    assert [(line["logger"], line["message"]) for line in lines] == [
+        ("django.request", "Bad Request: /v1/customers")
+    ]
+
+
 def test_log_format_json_makes_every_log_line_a_json_object():
     script = (
         "import logging; log = logging.getLogger('coffeeshop.try')\n"
