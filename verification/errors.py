@@ -117,7 +117,10 @@ def _message(
             return _message(Refusal.ALREADY_VERIFIED, None, None, None, None, None)
         case Refusal.VERIFICATION_ENDED:
             ended = f" ({state.value})" if state else ""
-            return f"This verification has ended{ended}; start a new one instead."
+            return (
+                f"This verification has ended{ended}. A new one can be started from the code "
+                "page (Start again)."
+            )
         case Refusal.RESEND_COOLDOWN:
             wait = max(1, retry_after or 1)
             return "A new code was sent moments ago. " + ngettext(
