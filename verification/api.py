@@ -151,7 +151,10 @@ class CustomerResendCodeApi(APIView):
         customer_id = serializers.UUIDField()
         sends_remaining = serializers.IntegerField(min_value=0)
         retry_after_seconds = serializers.IntegerField(
-            min_value=0, help_text="The cooldown before another code may be asked for."
+            min_value=0,
+            allow_null=True,
+            help_text="The cooldown before another code may be asked for; null when this was "
+            "the run's last code (`sends_remaining` 0).",
         )
 
     @extend_schema(
@@ -194,7 +197,7 @@ class CustomerResendCodeApi(APIView):
             {
                 "customer_id": str(customer_id),
                 "sends_remaining": sent.sends_remaining,
-                "retry_after_seconds": sent.retry_after_seconds,
+                "retry_after_seconds": sent.retry_after_seconds if sent.sends_remaining else None,
             },
             status=status.HTTP_202_ACCEPTED,
         )

@@ -201,7 +201,24 @@ def test_resend_after_the_cooldown_answers_202_and_sends(api, settings, sign_up,
 
     assert response.status_code == 202
     assert response.json()["sends_remaining"] == 3
+    assert response.json()["retry_after_seconds"] == 0
     latest_code(sms_outbox, customer.phone_number, count=2)
+
+
+def test_the_last_code_a_run_may_send_comes_with_no_retry_after(api, settings, sign_up, sms_outbox):
+    settings.VERIFICATION_RESEND_COOLDOWN = 0
+    settings.VERIFICATION_MAX_SENDS = 2
+    customer = sign_up()
+    latest_code(sms_outbox, customer.phone_number)
+
+    response = api.post(f"/v1/customers/{customer.id}:resendCode")
+
+    assert response.status_code == 202
+    assert response.json() == {
+        "customer_id": str(customer.id),
+        "sends_remaining": 0,
+        "retry_after_seconds": None,
+    }
 
 
 def test_resend_past_the_send_limit_answers_409(api, settings, sign_up, sms_outbox):
