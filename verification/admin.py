@@ -359,7 +359,7 @@ class CustomerVerificationAdmin(CustomerAdmin):
                 return
             except Exception:
                 logger.exception("Admin action %r failed for customer %s", what, customer.pk)
-                outcome = messages.ERROR, f"could not {what}: an unexpected error was logged."
+                outcome = messages.ERROR, f"Could not {what}: an unexpected error was logged."
             outcomes.setdefault(outcome, []).append(customer)
         self._report(request, outcomes)
 
@@ -375,19 +375,19 @@ admin.site.register(Customer, CustomerVerificationAdmin)
 def _resend_code(customer: Customer) -> Outcome:
     sent = services.verification_resend_code(customer_id=customer.id)
     if sent.sends_remaining <= 0:
-        return messages.SUCCESS, "a new code was sent (no more codes can be sent)."
+        return messages.SUCCESS, "A new code was sent (no more codes can be sent)."
     more = ngettext(
         "%(n)d more code can be sent", "%(n)d more codes can be sent", sent.sends_remaining
     ) % {"n": sent.sends_remaining}
-    return messages.SUCCESS, f"a new code was sent ({more})."
+    return messages.SUCCESS, f"A new code was sent ({more})."
 
 
 def _cancel_verification(customer: Customer, reason: str) -> Outcome:
     result = services.verification_cancel(customer=customer, reason=reason)
     if result.cancelled:
-        return messages.SUCCESS, "verification cancelled."
+        return messages.SUCCESS, "Verification cancelled."
     state = STATUS_LABELS.get(result.state.value, result.state.value).lower()
-    return messages.INFO, f"nothing to cancel: the verification is already {state}."
+    return messages.INFO, f"Nothing to cancel: the verification is already {state}."
 
 
 class _NoWorkerAnswered(Exception):
@@ -402,20 +402,20 @@ class _NoWorkerAnswered(Exception):
 def _start_new_verification(customer: Customer) -> Outcome:
     view, started = services.verification_start_again(customer=customer)
     if not started:
-        return messages.INFO, "a verification is already in progress."
+        return messages.INFO, "A verification is already in progress."
     if view.state == VerificationState.UNDELIVERABLE:
         why = undeliverable_text(view.end_reason, view.channel)
-        return messages.WARNING, f"the new verification ended at once: {why}"
+        return messages.WARNING, f"The new verification ended at once: {why}"
     if view.state != VerificationState.PENDING:
-        return messages.WARNING, f"the new verification ended at once ({view.state.value})."
+        return messages.WARNING, f"The new verification ended at once ({view.state.value})."
     if not view.live:  # the run is in Temporal, but its first code was not sent in time
         raise _NoWorkerAnswered(
             (
                 messages.WARNING,
-                "a new verification started; its code goes out once a worker takes the run.",
+                "A new verification started; its code goes out once a worker takes the run.",
             )
         )
-    return messages.SUCCESS, "a new verification started and a code is on its way."
+    return messages.SUCCESS, "A new verification started and a code is on its way."
 
 
 def _when(moment) -> str:
@@ -463,7 +463,12 @@ def _outage_text(
 
 def _names(customers: list[Customer]) -> str:
     """Whom an outcome befell: one name, a few, or the first few and how many others."""
-    names = [customer.full_name for customer in customers]
+    # Two customers of one name are told apart by their masked numbers.
+    full_names = [customer.full_name for customer in customers]
+    names = [
+        str(customer) if full_names.count(customer.full_name) > 1 else customer.full_name
+        for customer in customers
+    ]
     if len(names) > NAMES_LISTED:
         rest = len(names) - NAMES_LISTED
         others = ngettext("%(n)d other customer", "%(n)d other customers", rest) % {"n": rest}

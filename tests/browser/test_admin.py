@@ -50,7 +50,7 @@ def test_admin_finds_the_customer_shows_status_and_link_and_runs_resend_and_canc
     page.get_by_label("Action:").select_option(label="Send a new code to the selected customers")
     page.get_by_role("button", name="Go").click()
     expect(page.locator(".messagelist .success")).to_have_text(
-        re.compile(r"Ada Lovelace: a new code was sent \(\d more codes? can be sent\)\.")
+        re.compile(r"Ada Lovelace: A new code was sent \(\d more codes? can be sent\)\.")
     )
     latest_code(sms_outbox, customer.phone_number, count=2)
 
@@ -58,7 +58,7 @@ def test_admin_finds_the_customer_shows_status_and_link_and_runs_resend_and_canc
     page.get_by_label("Action:").select_option(label="Cancel the selected customers' verification")
     page.get_by_role("button", name="Go").click()
     expect(page.locator(".messagelist .success")).to_have_text(
-        "Ada Lovelace: verification cancelled."
+        "Ada Lovelace: Verification cancelled."
     )
     assert Verification.objects.get(pk=run.pk).status == "cancelled"
     page.reload()

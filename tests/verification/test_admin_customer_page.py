@@ -112,7 +112,7 @@ def test_resend_action_reports_per_customer(admin_client, settings, sign_up, sms
     outcomes = run_action(admin_client, "resend_code", ada, grace)
 
     assert sorted(outcomes) == [
-        ("success", "Ada Lovelace: a new code was sent (3 more codes can be sent)."),
+        ("success", "Ada Lovelace: A new code was sent (3 more codes can be sent)."),
         ("warning", "Grace Hopper: There is no verification for this customer."),
     ]
     latest_code(sms_outbox, ada.phone_number, count=2)
@@ -129,7 +129,7 @@ def test_resend_action_says_when_no_more_codes_can_be_sent(
     outcomes = run_action(admin_client, "resend_code", ada)
 
     assert outcomes == [
-        ("success", "Ada Lovelace: a new code was sent (no more codes can be sent).")
+        ("success", "Ada Lovelace: A new code was sent (no more codes can be sent).")
     ]
 
 
@@ -147,7 +147,7 @@ def test_action_on_many_customers_gives_one_message_per_outcome(
     outcomes = run_action(admin_client, "resend_code", ada, *others)
 
     assert len(outcomes) == 2
-    assert ("success", "Ada Lovelace: a new code was sent (3 more codes can be sent).") in outcomes
+    assert ("success", "Ada Lovelace: A new code was sent (3 more codes can be sent).") in outcomes
     (refused,) = [message for level, message in outcomes if level == "warning"]
     assert re.fullmatch(
         r"(\w+ Hopper, ){2}\w+ Hopper and 2 other customers: "
@@ -188,10 +188,10 @@ def test_cancel_action_cancels_through_the_workflow_and_is_safe_twice(admin_clie
     status = recorded_status(ada)
     second = run_action(admin_client, "cancel_verification", ada)
 
-    assert first == [("success", "Ada Lovelace: verification cancelled.")]
+    assert first == [("success", "Ada Lovelace: Verification cancelled.")]
     assert status == "cancelled"
     assert second == [
-        ("info", "Ada Lovelace: nothing to cancel: the verification is already cancelled.")
+        ("info", "Ada Lovelace: Nothing to cancel: the verification is already cancelled.")
     ]
 
 
@@ -218,14 +218,28 @@ def test_start_new_verification_action(admin_client, settings, sign_up, sms_outb
     limited = run_action(admin_client, "start_new_verification", cancelled)
 
     assert outcomes == {
-        "Alan Turing": ("info", "a verification is already in progress."),
+        "Alan Turing": ("info", "A verification is already in progress."),
         "Ada Lovelace": ("warning", "This phone number is verified already."),
-        "Grace Hopper": ("success", "a new verification started and a code is on its way."),
+        "Grace Hopper": ("success", "A new verification started and a code is on its way."),
     }
-    assert again == [("success", "Grace Hopper: verification cancelled.")]
+    assert again == [("success", "Grace Hopper: Verification cancelled.")]
     assert limited[0][0] == "warning"
     assert "2 verifications were started in the last 24 hours" in limited[0][1]
     assert Verification.objects.filter(customer=cancelled).count() == 2
+
+
+def test_customers_of_one_name_are_told_apart_by_their_masked_numbers(admin_client, sign_up):
+    first = sign_up(phone_number="+447700900111")
+    second = sign_up(phone_number="+447700900222")
+
+    ((level, message),) = run_action(admin_client, "cancel_verification", first, second)
+
+    names, text = message.split(": ")
+    assert (level, text) == ("success", "Verification cancelled.")
+    assert set(names.split(" and ")) == {
+        "Ada Lovelace (+44 •••• ••0111)",
+        "Ada Lovelace (+44 •••• ••0222)",
+    }
 
 
 def test_actions_with_temporal_down_give_one_clear_error(admin_client, settings, transactional_db):
@@ -461,7 +475,7 @@ def test_starting_new_verifications_with_no_worker_stops_after_the_first(
     (first_level, first), (level, stopped) = outcomes
     assert first_level == "warning"
     assert first.endswith(
-        ": a new verification started; its code goes out once a worker takes the run."
+        ": A new verification started; its code goes out once a worker takes the run."
     )
     assert level == "error"
     assert stopped.startswith("No worker took the run in time, so nothing was done for: ")

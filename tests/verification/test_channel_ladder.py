@@ -235,4 +235,4 @@ def test_the_admin_says_when_a_new_verification_ended_at_once(settings, admin_cl
     )
 
     [message] = [m.message for m in response.context["messages"]]
-    assert message == "Ada Lovelace: the new verification ended at once: It is not a mobile number."
+    assert message == "Ada Lovelace: The new verification ended at once: It is not a mobile number."
