@@ -70,7 +70,7 @@ class VerificationCollector:
         yield _collected(True)
         yield GaugeMetricFamily(
             "coffeeshop_verifications_started",
-            "Verification runs ever started (rows in the database).",
+            "Verification runs started, as rows in the database (rows go with a deleted customer).",
             value=sum(counts.values()),
         )
         by_status = GaugeMetricFamily(

@@ -1,14 +1,16 @@
 """What the web process asks of a verification: start, submit, resend, cancel, start again.
 
-Pages, the API, the admin and the customers app call these and nothing else. Each is one
-Temporal call through the process's gateway, bounded in time. They return the contract's results
+Pages, the API, the admin and the customers app call these and nothing else. On the usual path
+each is one Temporal call through the process's gateway, bounded in time (a start that meets a
+former customer's run, or a closed run, makes a few, in turn). They return the contract's results
 and raise only `VerificationRefused` (the rules said no), `CustomerNotFound`, or
 `TemporalUnavailable` (Temporal or its worker did not answer): no caller needs to know which
 Temporal call sits behind a service.
 
-A running verification is reached by the workflow id derived from the customer's id, so
-submitting a code or asking for a new one needs no database query at all while the run is
-open; the database is read only once Temporal says the run has closed.
+A running verification is reached by the workflow id derived from the customer's id, so a
+wrong code needs no database query while the run is open; a right one reads back that the
+customer still exists, and a resend reads the phone number and the latest run to count the
+number's sends. The rest of the database is read only once Temporal says the run has closed.
 """
 
 import asyncio

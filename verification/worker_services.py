@@ -52,7 +52,8 @@ def verification_send_code(
             run_id=run_id,
             started_at=run_started_at,
         )
-    # The same send, run again after a crash, sends the same code under the same key.
+    # The same send, run again after a crash, sends the same code under the same key. Runs begun
+    # before sends were numbered ask with send_number 0, and get a fresh code on each attempt.
     send_key = f"{workflow_id}:{run_id}:{send_number}:{channel}" if send_number else ""
     code = code_generate(send_key)
     expires_at = timezone.now() + timedelta(seconds=ttl_seconds)

@@ -68,8 +68,9 @@ with workflow.unsafe.imports_passed_through():
         VerifyPhoneOutcome,
     )
 
-# Per attempt. Short, so a provider that hangs costs a customer seconds; a worker that dies
-# mid-send is replaced after the workflow task timeout instead (see services.WORKFLOW_TASK_TIMEOUT).
+# Per attempt. Short, so a provider that hangs costs a customer seconds. A worker that dies in the
+# first send (a local activity) is replaced after the workflow task timeout, which the web tier
+# sets at the start (verification/services.py), instead.
 SEND_CODE_TIMEOUT = timedelta(seconds=10)
 SEND_CODE_DEADLINE = timedelta(minutes=10)
 SEND_CODE_RETRY = RetryPolicy(
