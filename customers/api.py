@@ -156,7 +156,13 @@ class CustomerBatchGetApi(APIView):
 
     class FilterSerializer(serializers.Serializer):
         customer_ids = serializers.ListField(
-            child=serializers.UUIDField(), min_length=1, max_length=BATCH_MAX_IDS
+            child=serializers.UUIDField(),
+            min_length=1,
+            max_length=BATCH_MAX_IDS,
+            error_messages={
+                "min_length": "Name at least one customer id.",
+                "max_length": f"Name at most {BATCH_MAX_IDS} customer ids.",
+            },
         )
         page_size = serializers.IntegerField(
             min_value=1, max_value=PAGE_SIZE_MAX, default=PAGE_SIZE_DEFAULT

@@ -224,6 +224,14 @@ def test_batch_get_rejects_bad_parameters_with_400(api, transactional_db, query)
     assert response.json()["error"]["fields"]
 
 
+def test_batch_get_with_no_ids_or_too_many_says_how_many_it_takes(api, transactional_db):
+    none = api.get("/v1/customers:batchGet")
+    many = api.get("/v1/customers:batchGet", {"customer_ids": [uuid.uuid4() for _ in range(101)]})
+
+    assert none.json()["error"]["fields"]["customer_ids"] == ["Name at least one customer id."]
+    assert many.json()["error"]["fields"]["customer_ids"] == ["Name at most 100 customer ids."]
+
+
 def test_created_customer_gets_a_text_with_a_code(api, worker, sms_outbox):
     customer_id = create(api).json()["customer"]["id"]
 
