@@ -235,9 +235,12 @@ class VerifyPhoneWorkflow:
         client told SUCCESS reads `phone_verified: true` at once.
         """
         self._remember_key("submit", input.idempotency_key, input.code_hash)
-        await workflow.wait_condition(
-            lambda: self._state is not VerificationState.PENDING or self._code_ready()
-        )
+        # Codes waiting for the same send wake together, and the first may ask for a new one
+        # (its code had expired): the others then wait for that one.
+        while self._state is VerificationState.PENDING and not self._code_ready():
+            await workflow.wait_condition(
+                lambda: self._state is not VerificationState.PENDING or self._code_ready()
+            )
         if self._state is not VerificationState.PENDING:
             return await self._final_answer()
         assert self._code_hash is not None and self._code_expires_at is not None

@@ -16,12 +16,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from tests.conftest import wait_until_past
-from tests.workflows.conftest import WorkflowHarness, verify_input
+from tests.workflows.conftest import WorkflowHarness, verify_input, wait_for
 from verification.contracts import (
     CHANNEL_UNUSABLE_ERROR,
     SMS_UNDELIVERABLE_ERROR,
@@ -191,6 +192,21 @@ def ladder_superseded_send_fails(run: WorkflowHarness) -> None:
     run.submit(run.code(2))
 
 
+def codes_waiting_for_an_expired_code(run: WorkflowHarness) -> None:
+    """Two codes that wake together for an expired code: the second waits for the new one."""
+    run.start(verify_input(code_ttl_seconds=0, max_attempts=5))
+    run.hold_sends()
+    run.submit(WRONG)
+    run.wait_for_send_call(2)
+    waiting = [run.in_background(run.submit, WRONG) for _ in range(2)]
+    accepted = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    wait_for(lambda: sum(e.event_type == accepted for e in run.history()) == 4, interval=0.05)
+    run.release_sends()
+    for future in waiting:
+        future.result(timeout=10)
+    run.cancel()
+
+
 def keyed_requests(run: WorkflowHarness) -> None:
     """Idempotency-Keys: a retried code and a retried resend answered once each."""
     run.start(verify_input(resend_cooldown_seconds=0))
@@ -221,6 +237,7 @@ PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
         ladder_early_receipt,
         ladder_failed_choice_keeps_code,
         ladder_superseded_send_fails,
+        codes_waiting_for_an_expired_code,
         keyed_requests,
     )
 }

@@ -22,6 +22,7 @@ from tests.workflows.conftest import (
     code_hash,
     utcnow,
     verify_input,
+    wait_for,
 )
 from verification.contracts import (
     CANCEL_UPDATE,
@@ -751,3 +752,23 @@ def test_a_first_send_failing_every_try_stops_at_its_deadline_with_a_small_histo
     assert time.monotonic() - started < 30
     assert 3 <= len(harness.send_calls) <= 6  # 1 s, 2 s, 4 s, 8 s apart
     assert len(harness.history()) < 60
+
+
+def test_codes_waiting_together_for_a_code_that_has_expired_are_each_answered(
+    harness: WorkflowHarness,
+) -> None:
+    """The first to wake asks for a new code; the others wait for it, rather than failing the
+    workflow task (and every request after it) on a code that is no longer there."""
+    harness.start(verify_input(code_ttl_seconds=0, max_attempts=5))  # every code expired at once
+    harness.hold_sends()
+    first = harness.submit(WRONG)  # expired: a new code is asked for, and held
+    harness.wait_for_send_call(2)
+    waiting = [harness.in_background(harness.submit, WRONG) for _ in range(2)]
+    wait_for(lambda: accepted_updates(harness) == 4, interval=0.05)  # the start's, and 3 codes
+
+    harness.release_sends()
+    answers = sorted(answer(future.result(timeout=10)) for future in waiting)
+
+    assert answer(first) == (CODE_EXPIRED, 4)
+    assert answers == [(CODE_EXPIRED, 2), (CODE_EXPIRED, 3)]
+    assert harness.status().state == VerificationState.PENDING
