@@ -14,12 +14,13 @@ from django.core.exceptions import BadRequest
 from django.http import HttpRequest
 
 from coffeeshop.phones import InvalidPhoneNumber, phone_normalize
+from coffeeshop.web.admin_site import ModelAdmin
 from coffeeshop.web.text import list_text_html
 from customers.models import Customer
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ModelAdmin):
     list_display = ("name", "email", "phone_number", "phone_verified", "created_at")
     list_filter = ("phone_verified",)
     search_fields = ("first_name", "last_name", "email", "phone_number")

@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 
 from coffeeshop.errors import Unavailable
 from coffeeshop.phones import phone_mask
+from coffeeshop.web.admin_site import ModelAdmin
 from coffeeshop.web.text import list_text_html
 from customers.admin import CustomerAdmin
 from customers.models import Customer
@@ -58,7 +59,7 @@ def verification_temporal_link(run: Verification | VerificationView) -> str:
 
 
 @admin.register(Verification)
-class VerificationAdmin(admin.ModelAdmin):
+class VerificationAdmin(ModelAdmin):
     """Every run and how it ended. Read-only: runs change only through their workflow."""
 
     list_display = (

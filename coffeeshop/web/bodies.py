@@ -1,10 +1,12 @@
-"""Request bodies Django can read: the Content-Length is checked before a byte of the body is read.
+"""Requests Django can read: the Content-Length is checked before a byte of the body is read.
 
 A body without a Content-Length is refused (411), one declared larger than the view reads (413),
-and a Content-Length that is no number of bytes (400).
+and a Content-Length that is no number of bytes (400); so is a query string holding a NUL
+character (400), which no filter can compare (PostgreSQL refuses it in text).
 """
 
 from collections.abc import Callable
+from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -42,6 +44,8 @@ class ContentLengthMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         meta = request.META
+        if "\x00" in unquote_plus(meta.get("QUERY_STRING", "")):
+            return _refusal(request, 400, "bad_request", "The query string holds a NUL character.")
         declared = meta.get("CONTENT_LENGTH") or ""
         if declared and not (declared.isascii() and declared.isdigit()):
             return _refusal(

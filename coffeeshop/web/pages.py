@@ -2,6 +2,7 @@
 429 page for a form sent past its per-client-IP throttle."""
 
 import functools
+import logging
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +19,8 @@ from coffeeshop.web.api_errors import (
 from coffeeshop.web.metrics import rate_limited_observe
 from coffeeshop.web.text import wait_text
 from coffeeshop.web.throttles import ScopedThrottled, client_ip_throttle
+
+logger = logging.getLogger(__name__)
 
 View = Callable[..., HttpResponse]
 
@@ -105,6 +108,7 @@ class DatabaseOutageMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, DATABASE_OUTAGES):
             return None
+        logger.warning("The database did not answer: %s", exception)
         outage = DatabaseUnavailable()
         if request.path.startswith(API_PATH_PREFIXES):
             message = UNAVAILABLE_MESSAGES[outage.code]

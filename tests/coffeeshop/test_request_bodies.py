@@ -134,6 +134,19 @@ def test_the_codec_takes_bodies_up_to_its_own_larger_limit(settings):
     assert beyond.status_code == 413
 
 
+@pytest.mark.parametrize("query", ["customer_ids=%00", "a%00=1", "x=a+%00"])
+def test_a_query_string_holding_a_nul_character_answers_400(query):
+    api = Client().get(f"/v1/customers:batchGet?{query}")
+    page = Client().get(f"/?{query}")
+
+    assert api.status_code == 400
+    assert api.json()["error"] == {
+        "code": "bad_request",
+        "message": "The query string holds a NUL character.",
+    }
+    assert page.status_code == 400
+
+
 @pytest.mark.parametrize("length", ["-1", "abc", "1e3", "+5", "\u0663"])
 def test_a_content_length_that_is_no_number_of_bytes_answers_400(length):
     form = "application/x-www-form-urlencoded"

@@ -82,3 +82,17 @@ def test_admin_pages_carry_the_favicon_and_a_stylesheet_that_wraps_long_values(a
     stylesheet = b"".join(admin_client.get("/static/css/admin.css").streaming_content).decode()
     assert re.search(r"#result_list td,[^{]*\{\s*overflow-wrap: anywhere;", stylesheet)
     assert admin_client.get("/static/img/cup.svg").status_code == 200
+
+
+@pytest.mark.parametrize("lookup", ["first_name__regex", "email__iregex"])
+def test_a_list_refuses_regular_expression_lookups_with_400(admin_client, lookup):
+    response = admin_client.get(f"/admin/customers/customer/?{lookup}=(")
+
+    assert response.status_code == 400
+
+
+def test_a_list_filter_holding_a_nul_character_answers_400(admin_client):
+    assert admin_client.get("/admin/customers/customer/?first_name=%00").status_code == 400
+    assert (
+        admin_client.get("/admin/verification/verification/?status__exact=%00").status_code == 400
+    )
