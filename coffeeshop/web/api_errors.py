@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions, serializers, status
@@ -99,6 +99,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, SuspiciousOperation):
+        # Answered here, not by Django: with DEBUG on, its debug page for one (more than 1,000
+        # query parameters, say) reads the request again, fails the same way, and answers a
+        # bare 500.
+        exc = UnreadableRequest()
     elif isinstance(exc, exceptions.Throttled):
         scope = (
             getattr(exc, "scope", None)
@@ -119,6 +124,12 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             code = "error"
         response.data = error_body(code, str(detail))
     return response
+
+
+class UnreadableRequest(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "bad_request"
+    default_detail = "The request could not be understood."
 
 
 def _refused_response(exc: Refused) -> Response:

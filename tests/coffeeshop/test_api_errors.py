@@ -292,3 +292,13 @@ def test_503_message_never_carries_the_exception_text(client, monkeypatch):
     error = assert_error(response, 503, "temporal_unavailable")
     assert "tcp" not in error["message"]
     assert int(response["Retry-After"]) == TemporalUnavailable.retry_after
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_more_query_parameters_than_django_reads_answer_400_in_json(client, settings, debug):
+    settings.DEBUG = debug
+
+    response = client.get(f"/v1/customers/{uuid.uuid4()}?" + "&".join(["a"] * 1001))
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
