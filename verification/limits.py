@@ -2,14 +2,14 @@
 
 They hold across customers, since a pumping attack signs up again and again with one premium
 number. Every entry point reaches them through the web services, which refuse with
-PHONE_RATE_LIMITED. Counts live in the Django cache (a sliding window of timestamps) under a
-keyed hash of the number, never the number itself. Checking and counting happen under one lock, so
-one process never overshoots; processes sharing a cache may overshoot by the requests they run
-at the same instant.
+PHONE_RATE_LIMITED. Counts live in the Django cache under a keyed hash of the number, never the
+number itself. A limit of N is N slots, each taken with the cache's atomic `add` and freed by its
+timeout: a sliding window that processes sharing the cache count exactly, with no lock. (The
+database cache's `add` is atomic but for two processes reviving one expired slot at the same
+instant.)
 """
 
 import math
-import threading
 import time
 from dataclasses import dataclass
 
@@ -23,8 +23,6 @@ from verification.errors import PhoneLimit, VerificationRefused
 KEY_SALT = "coffeeshop.verification.limits"
 DAY_SECONDS = 24 * 60 * 60
 HOUR_SECONDS = 60 * 60
-
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ def _sends_per_hour() -> _Window:
     return _Window(PhoneLimit.SENDS_PER_HOUR, settings.PHONE_SENDS_PER_HOUR, HOUR_SECONDS)
 
 
-def phone_limits_hit_start(*, phone_number: str, start_key: str | None = None) -> bool:
+def phone_limits_hit_start(*, phone_number: str, start_key: str) -> bool:
     """Count a new verification and its first text, or refuse; return whether this call counted.
 
     A start tried again to the same number under the same `start_key` (the customer and the run
@@ -56,7 +54,7 @@ def phone_limits_hit_start(*, phone_number: str, start_key: str | None = None) -
     )
 
 
-def phone_limits_hit_send(*, phone_number: str, request_key: str | None = None) -> bool:
+def phone_limits_hit_send(*, phone_number: str, request_key: str) -> bool:
     """Count one more text to the number, or refuse; return whether this call counted one.
 
     A request retried to the same number under the same `request_key` (its Idempotency-Key, with
@@ -69,63 +67,59 @@ def phone_limits_hit_send(*, phone_number: str, request_key: str | None = None) 
     )
 
 
-def phone_limits_refund_start(*, phone_number: str, start_key: str | None = None) -> None:
-    """Give back a counted start, when the verification could not be started after all."""
-    _refund(
-        phone_number,
-        [_starts_per_day(), _sends_per_hour()],
-        token=_token("start", phone_number, start_key),
+def phone_limits_refund_start(*, phone_number: str, start_key: str) -> None:
+    """Give back what a start counted, when the verification could not be started after all."""
+    _refund(_token("start", phone_number, start_key))
+
+
+def phone_limits_refund_send(*, phone_number: str, request_key: str) -> None:
+    """Give back the text a request counted, when no text was sent after all."""
+    _refund(_token("request", phone_number, request_key))
+
+
+def _token(kind: str, phone_number: str, key: str) -> str:
+    """The cache key of a keyed request to this number: the slots it took, once counted."""
+    return f"phone-limit:{kind}:{_digest(f'{phone_number} {key}')}"
+
+
+def _hit(phone_number: str, windows: list[_Window], *, token: str) -> bool:
+    windows = [window for window in windows if window.limit > 0]
+    if not windows or cache.get(token) is not None:
+        return False  # no limit, or a retry of a request counted already
+    taken: list[str] = []
+    try:
+        for window in windows:
+            taken.append(_slot_take(window, phone_number))
+    except VerificationRefused:
+        cache.delete_many(taken)
+        raise
+    if not cache.add(token, taken, max(window.seconds for window in windows)):
+        cache.delete_many(taken)  # its twin, sent at the same moment, counted it
+        return False
+    return True
+
+
+def _slot_take(window: _Window, phone_number: str) -> str:
+    """Take a free slot of the window, and return its key; or refuse, saying when one frees."""
+    now = time.time()
+    slots = [f"{_key(window, phone_number)}:{index}" for index in range(window.limit)]
+    for slot in slots:
+        if cache.add(slot, now, window.seconds):
+            return slot
+    taken_at = [t for t in cache.get_many(slots).values() if isinstance(t, int | float)]
+    first_free = min(taken_at) + window.seconds if taken_at else now + 1
+    raise VerificationRefused(
+        Refusal.PHONE_RATE_LIMITED,
+        retry_after=max(1, math.ceil(first_free - now)),
+        phone_limit=window.name,
     )
 
 
-def phone_limits_refund_send(*, phone_number: str, request_key: str | None = None) -> None:
-    """Give back the text counted last, when no text was sent after all."""
-    _refund(phone_number, [_sends_per_hour()], token=_token("request", phone_number, request_key))
-
-
-def _token(kind: str, phone_number: str, key: str | None) -> str | None:
-    """The cache key marking a keyed request to this number as counted already."""
-    return f"phone-limit:{kind}:{_digest(f'{phone_number} {key}')}" if key else None
-
-
-def _refund(phone_number: str, windows: list[_Window], *, token: str | None = None) -> None:
-    with _lock:
-        if token is not None:
-            cache.delete(token)
-        for window in windows:
-            if window.limit <= 0:
-                continue
-            key = _key(window, phone_number)
-            history = cache.get(key, [])
-            if history:
-                history.pop()
-                cache.set(key, history, window.seconds)
-
-
-def _hit(phone_number: str, windows: list[_Window], *, token: str | None = None) -> bool:
-    windows = [window for window in windows if window.limit > 0]
-    if not windows:
-        return False
-    with _lock:
-        if token is not None and cache.get(token):
-            return False
-        now = time.time()
-        histories = {}
-        for window in windows:
-            key = _key(window, phone_number)
-            history = [t for t in cache.get(key, []) if t > now - window.seconds]
-            if len(history) >= window.limit:
-                oldest_to_expire = history[-window.limit]
-                retry_after = max(1, math.ceil(oldest_to_expire + window.seconds - now))
-                raise VerificationRefused(
-                    Refusal.PHONE_RATE_LIMITED, retry_after=retry_after, phone_limit=window.name
-                )
-            histories[key] = (history, window)
-        for key, (history, window) in histories.items():
-            cache.set(key, [*history, now], window.seconds)
-        if token is not None:
-            cache.set(token, True, max(window.seconds for window in windows))
-        return True
+def _refund(token: str) -> None:
+    taken = cache.get(token)
+    if taken:
+        cache.delete_many(taken)
+    cache.delete(token)
 
 
 def _key(window: _Window, phone_number: str) -> str:

@@ -1,9 +1,13 @@
 """Per-phone-number limits against SMS pumping, across customers, for the API and the page."""
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connections
 from rest_framework.test import APIClient
 
 from customers.models import Customer
@@ -34,34 +38,96 @@ def signup_body(phone: str = PHONE) -> dict:
     }
 
 
+def start(phone_number: str = PHONE) -> bool:
+    """Count a start of a new run, under a key of its own."""
+    return limits.phone_limits_hit_start(phone_number=phone_number, start_key=str(uuid.uuid4()))
+
+
 def test_starts_are_counted_per_number_with_a_retry_after(settings):
     settings.PHONE_VERIFICATIONS_PER_DAY = 2
     settings.PHONE_SENDS_PER_HOUR = 0
 
-    limits.phone_limits_hit_start(phone_number=PHONE)
-    limits.phone_limits_hit_start(phone_number=PHONE)
+    start()
+    start()
     with pytest.raises(VerificationRefused) as limited:
-        limits.phone_limits_hit_start(phone_number=PHONE)
-    limits.phone_limits_hit_start(phone_number="+447700900999")
+        start()
+    start("+447700900999")
 
     assert 24 * 3600 - 5 <= limited.value.retry_after <= 24 * 3600
 
 
 def test_a_refused_start_counts_nothing(settings):
-    settings.PHONE_VERIFICATIONS_PER_DAY = 5
+    settings.PHONE_VERIFICATIONS_PER_DAY = 3
     settings.PHONE_SENDS_PER_HOUR = 1
 
-    limits.phone_limits_hit_start(phone_number=PHONE)
+    start()
     with pytest.raises(VerificationRefused):
-        limits.phone_limits_hit_start(phone_number=PHONE)
-    limits.phone_limits_refund_send(phone_number=PHONE)
+        start()  # the hour is full; the day's slot it took is given back
+    settings.PHONE_SENDS_PER_HOUR = 0
 
-    limits.phone_limits_hit_start(phone_number=PHONE)  # the refused start was not counted
+    start()
+    start()  # the day's third: the refused start did not count
+    with pytest.raises(VerificationRefused):
+        start()
+
+
+def test_a_refund_gives_back_exactly_what_its_request_counted(settings):
+    settings.PHONE_SENDS_PER_HOUR = 2
+    first, second = "key-1", "key-2"
+    limits.phone_limits_hit_send(phone_number=PHONE, request_key=first)
+    limits.phone_limits_hit_send(phone_number=PHONE, request_key=second)
+
+    limits.phone_limits_refund_send(phone_number=PHONE, request_key=first)
+    limits.phone_limits_refund_send(phone_number=PHONE, request_key=first)  # twice: once given
+    counted = limits.phone_limits_hit_send(phone_number=PHONE, request_key="key-3")
+    again = limits.phone_limits_hit_send(phone_number=PHONE, request_key=second)  # a retry
+
+    assert (counted, again) == (True, False)
+    with pytest.raises(VerificationRefused):
+        limits.phone_limits_hit_send(phone_number=PHONE, request_key="key-4")
+
+
+@pytest.fixture(
+    params=["locmem", pytest.param("database", marks=pytest.mark.django_db(transaction=True))]
+)
+def shared_cache(request, settings):
+    """The cache as a single process has it, or as processes share it: in the database."""
+    if request.param == "database":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                "LOCATION": "test_limits_cache",
+            }
+        }
+        call_command("createcachetable", verbosity=0)
+    yield request.param
+
+
+def test_concurrent_starts_never_count_past_the_limit_with_no_lock_of_ours(settings, shared_cache):
+    """Each slot is one atomic `add` to the cache, so processes sharing it count exactly; threads
+    stand in for them here, since nothing but the cache's own `add` orders them."""
+    settings.PHONE_VERIFICATIONS_PER_DAY = 3
+    settings.PHONE_SENDS_PER_HOUR = 0
+    barrier = threading.Barrier(24)
+
+    def racer() -> bool:
+        barrier.wait()
+        try:
+            return start()
+        except VerificationRefused:
+            return False
+        finally:
+            connections.close_all()  # this thread's own
+
+    with ThreadPoolExecutor(24) as pool:
+        counted = list(pool.map(lambda _: racer(), range(24)))
+
+    assert counted.count(True) == 3
 
 
 def test_cache_keys_never_contain_the_number(settings):
     settings.PHONE_VERIFICATIONS_PER_DAY = 5
-    limits.phone_limits_hit_start(phone_number=PHONE)
+    start()
 
     keys = list(cache._cache)  # LocMemCache
     assert keys and not [key for key in keys if "900123" in key]
@@ -72,7 +138,7 @@ def test_zero_turns_a_limit_off(settings):
     settings.PHONE_SENDS_PER_HOUR = 0
 
     for _ in range(50):
-        limits.phone_limits_hit_start(phone_number=PHONE)
+        start()
 
 
 @pytest.mark.django_db(transaction=True)
