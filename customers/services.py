@@ -72,7 +72,8 @@ def customer_sign_up(
             raise CustomerRefused(CustomerRefusal.ID_TAKEN) from None
         return _customer_replay(existing, fields, customer_id)
     try:
-        verification = verification_start(customer=customer)
+        # With a request_id the retry finishes this start, so what it counted stands for it.
+        verification = verification_start(customer=customer, refund_on_outage=not request_id)
     except VerificationRefused:
         customer.delete()
         raise
@@ -110,7 +111,7 @@ def _customer_replay(customer: Customer, fields: dict, customer_id: uuid.UUID | 
     recorded = verification_get_current(customer_id=customer.id)
     if recorded is None:  # the first try stopped before the verification started
         try:
-            verification = verification_start(customer=customer)
+            verification = verification_start(customer=customer, refund_on_outage=False)
         except VerificationRefused:
             customer.delete()  # refused: nothing of the request is kept
             raise

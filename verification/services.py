@@ -116,7 +116,9 @@ def verification_input(*, customer_id: str) -> VerifyPhoneInput:
     )
 
 
-def verification_start(*, customer: Customer, after_run_id: str | None = None) -> VerificationView:
+def verification_start(
+    *, customer: Customer, after_run_id: str | None = None, refund_on_outage: bool = True
+) -> VerificationView:
     """Start the customer's verification and wait, bounded, until its first code is sent.
 
     One Update-with-Start call: the run starts and answers once the code is on its way, with the
@@ -125,6 +127,11 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
     never replaced; with it (the run that ended) a new run starts. A run left under the id by a
     deleted customer whose id was used again is not this customer's: it is ended and replaced.
     Refuses PHONE_REGION_NOT_ALLOWED and PHONE_RATE_LIMITED.
+
+    If Temporal does not answer, the start may still have happened (and texted): a caller whose
+    client retries under the same key passes `refund_on_outage=False`, so that the count stands
+    for the retry to find, whether or not the run began. Otherwise it is given back, so that a
+    client retrying through an outage does not use up the number's day.
     """
     if not phone_region_allowed(customer.phone_number, settings.PHONE_ALLOWED_REGIONS):
         raise VerificationRefused(Refusal.PHONE_REGION_NOT_ALLOWED)
@@ -151,8 +158,7 @@ def verification_start(*, customer: Customer, after_run_id: str | None = None) -
                 )
             started = gateway.call(_verification_start_operation(customer, replace=True))
     except TemporalUnavailable:
-        # Nothing was sent: a client retrying through an outage must not use up the number's day.
-        if counted:
+        if counted and refund_on_outage:
             limits.phone_limits_refund_start(
                 phone_number=customer.phone_number, start_key=start_key
             )
