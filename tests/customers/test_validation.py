@@ -51,6 +51,8 @@ def test_bad_customer_fields_answer_400_naming_the_field(api, field, value):
         "Ada \U0001f469\u200d\U0001f4bb",
         "\u200f\u0646\u06cc\u06a9",
         "Zoë",
+        "Zoe\u0308",  # the same, its accent a combining mark
+        "\U0001f44b\ufe0f",  # an emoji with its variation selector
     ],
 )
 def test_names_keep_the_format_characters_ordinary_writing_needs(api, name):
@@ -59,8 +61,22 @@ def test_names_keep_the_format_characters_ordinary_writing_needs(api, name):
     assert "customer.first_name" not in response.json().get("error", {}).get("fields", {})
 
 
-@pytest.mark.parametrize("invisible", ["\u200f", "\u200c\u200d\u200e", " \u200c "])
-def test_a_name_of_marks_and_joiners_alone_is_blank(api, invisible):
+@pytest.mark.parametrize(
+    "invisible",
+    [
+        "\u200f",
+        "\u200c\u200d\u200e",
+        " \u200c ",
+        "\u0301\u0301\u0301",  # combining accents on nothing
+        "\u034f",  # the combining grapheme joiner
+        "\ufe0f",  # a variation selector
+        "\u17b4",  # a Khmer vowel that is never drawn
+        "\u3164",  # the Hangul filler
+        "\u115f\uffa0",  # more Hangul fillers
+        "\u2800",  # the blank Braille pattern
+    ],
+)
+def test_a_name_of_marks_joiners_and_fillers_alone_is_blank(api, invisible):
     response = api.post(
         "/v1/customers", {"customer": {**CUSTOMER, "first_name": invisible}}, "json"
     )
