@@ -37,7 +37,8 @@ IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     {"type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN},
     location=OpenApiParameter.HEADER,
-    description="Makes retries safe: a repeated key gets the first answer and is counted once.",
+    description="Makes retries safe: a repeated key gets the first answer and is counted once. "
+    "Keys belong to one run: to a run started since, a key sent before is a new request.",
 )
 
 
