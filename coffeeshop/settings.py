@@ -17,10 +17,13 @@ DATA_DIR = BASE_DIR / ".data"
 
 class _Env(environ.Env):
     """django-environ's reader, naming the variable whose value is not what it should be (a
-    bare ValueError from int() named nothing), and reading an empty number as unset."""
+    bare ValueError from int() named nothing), and reading an empty number or URL as unset
+    (`DATABASE_URL=` in .env was a KeyError: 'ENGINE')."""
 
     def get_value(self, var, cast=None, default=environ.Env.NOTSET, parse_default=False):
-        if cast in (int, float) and self.ENVIRON.get(var) == "" and default is not self.NOTSET:
+        value = self.ENVIRON.get(var)
+        blank = value is not None and not value.strip()
+        if blank and (cast in (int, float) or var.endswith("_URL")) and default is not self.NOTSET:
             return default
         try:
             return super().get_value(var, cast=cast, default=default, parse_default=parse_default)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import pytest
 from django.conf import settings as django_settings
 from django.core.cache import cache
+from django.core.management import call_command
 from rest_framework.test import APIClient
 from temporalio.client import Client
 from temporalio.worker import Worker
@@ -266,3 +267,19 @@ def sign_up(worker, sms_outbox):
         return customer_sign_up(**fields).customer
 
     return sign_up
+
+
+@pytest.fixture(
+    params=["locmem", pytest.param("database", marks=pytest.mark.django_db(transaction=True))]
+)
+def shared_cache(request, settings):
+    """The cache as a single process has it, or as processes share it: in the database."""
+    if request.param == "database":
+        settings.CACHES = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                "LOCATION": "test_shared_cache",
+            }
+        }
+        call_command("createcachetable", verbosity=0)
+    yield request.param

@@ -263,3 +263,11 @@ def test_a_number_setting_that_is_no_number_stops_startup_naming_it():
         "whole number, not 'junk'."
     )
     assert empty.returncode == 0, empty.stderr  # empty counts as unset: the default
+
+
+@pytest.mark.parametrize("name", ["DATABASE_URL", "CACHE_URL", "EMAIL_URL"])
+def test_an_empty_url_setting_counts_as_unset(name):
+    for blank in ("", " "):
+        checked = manage("check", env={**MINIMAL_PRODUCTION_ENV, name: blank})
+
+        assert checked.returncode == 0, checked.stderr

@@ -62,9 +62,9 @@ class ThrottledBasicAuthentication(authentication.BasicAuthentication):
         if scheme.lower() != b"basic":
             return None
         failures = ClientIpFailureThrottle(LOGIN_FAILURES_SCOPE)
-        moment = failures.reserve(request)
+        reservation = failures.reserve(request)
         authenticated = super().authenticate(request)  # AuthenticationFailed: the failure stands
-        failures.refund(request, moment)
+        failures.refund(reservation)
         return authenticated
 
 

@@ -32,13 +32,13 @@ class CoffeeshopAdminSite(admin.AdminSite):
             return super().login(request, extra_context)
         failures = ClientIpFailureThrottle(LOGIN_FAILURES_SCOPE)
         try:
-            moment = failures.reserve(request)
+            reservation = failures.reserve(request)
         except ScopedThrottled as exc:
             return self._too_many_failures(request, exc.wait)
         response = super().login(request, extra_context)
         # A refused login shows the form again (200); a good one redirects, a bad CSRF token 403s.
         if response.status_code != 200:
-            failures.refund(request, moment)
+            failures.refund(reservation)
         return response
 
     def _too_many_failures(self, request: HttpRequest, wait: float) -> HttpResponse:

@@ -1,6 +1,7 @@
 """Per-client-IP throttles for the API and the pages' forms, counted in the Django cache."""
 
 import ipaddress
+import math
 from types import SimpleNamespace
 
 from django.http import HttpRequest
@@ -97,34 +98,33 @@ class ClientIpFailureThrottle(ClientIpCounts, SimpleRateThrottle):
     `reserve` counts the attempt as a failure before the work, refusing it once the client has
     failed too often, and `refund` takes that back when the check passes. Counted first, a burst
     of attempts sent at once sees its own reservations, so no more than the rate get to the
-    work. Successes are not counted. The client IP is the one `ClientIpRateThrottle` uses.
+    work: a rate of N is N cache slots, each taken with the cache's atomic `add`, so processes
+    sharing a cache count exactly too. Successes are not counted. The client IP is the one
+    `ClientIpRateThrottle` uses.
     """
 
     def __init__(self, scope: str) -> None:
         self.scope = scope
         super().__init__()
 
-    def reserve(self, request: Request | HttpRequest) -> float:
+    def reserve(self, request: Request | HttpRequest) -> str:
         """Count one failure now; raise ScopedThrottled (429, Retry-After) past the rate.
 
-        Return the moment counted, for `refund`.
+        Return the reservation, for `refund`.
         """
         if self.rate is None:
-            return 0.0
+            return ""
         key = self.get_cache_key(request, None)
-        self.now = self.timer()
-        self.history = [m for m in self.cache.get(key, []) if m > self.now - self.duration]
-        if len(self.history) >= self.num_requests:
-            raise ScopedThrottled(self.wait(), scope=self.scope)
-        self.cache.set(key, [self.now, *self.history], self.duration)
-        return self.now
+        now = self.timer()
+        slots = [f"{key}:{index}" for index in range(self.num_requests)]
+        for slot in slots:
+            if self.cache.add(slot, now, self.duration):
+                return slot
+        taken_at = [t for t in self.cache.get_many(slots).values() if isinstance(t, int | float)]
+        first_free = min(taken_at) + self.duration if taken_at else now + 1
+        raise ScopedThrottled(max(1, math.ceil(first_free - now)), scope=self.scope)
 
-    def refund(self, request: Request | HttpRequest, moment: float) -> None:
-        """Take back the failure `reserve` counted at `moment`: the attempt passed."""
-        if self.rate is None:
-            return
-        key = self.get_cache_key(request, None)
-        history = self.cache.get(key, [])
-        if moment in history:
-            history.remove(moment)
-            self.cache.set(key, history, self.duration)
+    def refund(self, reservation: str) -> None:
+        """Take back the failure `reserve` counted: the attempt passed."""
+        if reservation:
+            self.cache.delete(reservation)

@@ -2,10 +2,13 @@
 the API, a page on the forms; one budget per address for both."""
 
 import re
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.cache import cache
+from django.db import connections
 from django.test import RequestFactory
 from django.urls import reverse
 from rest_framework.request import Request
@@ -159,7 +162,7 @@ def test_an_attempt_that_passes_is_refunded_and_does_not_count(settings):
     request = failure_throttle_request()
 
     for _ in range(5):
-        throttle.refund(request, throttle.reserve(request))
+        throttle.refund(throttle.reserve(request))
     throttle.reserve(request)
     throttle.reserve(request)
 
@@ -333,3 +336,25 @@ def test_start_again_on_the_page_spends_the_signup_budget(client):
     html = assert_throttled_page(refused, at_most=3600)
     assert f'href="{page_url("failed", customer.id)}">Back to your verification</a>' in html
     assert not Verification.objects.filter(customer=customer).exists()
+
+
+def test_failures_sent_at_once_never_get_past_the_rate_with_no_lock_of_ours(settings, shared_cache):
+    """Each failure is one atomic `add` to the cache, so processes sharing it count exactly;
+    threads stand in for them, since nothing but the cache's own `add` orders them."""
+    throttle_rates(settings, login_failures="10/hour")
+    barrier = threading.Barrier(40)
+
+    def attempt() -> bool:
+        barrier.wait()
+        try:
+            ClientIpFailureThrottle("login_failures").reserve(failure_throttle_request())
+        except ScopedThrottled:
+            return False
+        finally:
+            connections.close_all()  # this thread's own
+        return True
+
+    with ThreadPoolExecutor(40) as pool:
+        passed = list(pool.map(lambda _: attempt(), range(40)))
+
+    assert passed.count(True) == 10

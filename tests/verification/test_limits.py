@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.cache import cache
-from django.core.management import call_command
 from django.db import connections
 from rest_framework.test import APIClient
 
@@ -85,22 +84,6 @@ def test_a_refund_gives_back_exactly_what_its_request_counted(settings):
     assert (counted, again) == (True, False)
     with pytest.raises(VerificationRefused):
         limits.phone_limits_hit_send(phone_number=PHONE, request_key="key-4")
-
-
-@pytest.fixture(
-    params=["locmem", pytest.param("database", marks=pytest.mark.django_db(transaction=True))]
-)
-def shared_cache(request, settings):
-    """The cache as a single process has it, or as processes share it: in the database."""
-    if request.param == "database":
-        settings.CACHES = {
-            "default": {
-                "BACKEND": "django.core.cache.backends.db.DatabaseCache",
-                "LOCATION": "test_limits_cache",
-            }
-        }
-        call_command("createcachetable", verbosity=0)
-    yield request.param
 
 
 def test_concurrent_starts_never_count_past_the_limit_with_no_lock_of_ours(settings, shared_cache):
