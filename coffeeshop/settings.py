@@ -106,6 +106,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "coffeeshop.urls"
+# Where a login lands when its `next` is missing or points off the site: the admin, the only
+# place anyone logs in (Django's default, /accounts/profile/, is no page here).
+LOGIN_REDIRECT_URL = "admin:index"
 
 TEMPLATES = [
     {

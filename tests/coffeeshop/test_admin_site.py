@@ -112,3 +112,13 @@ def test_the_throttled_page_says_the_wait_rounded_up_and_links_back_to_where_it_
 
     assert "Try again in an hour." in throttled
     assert f'href="{LOGIN}"'.replace("&", "&amp;") in throttled
+
+
+def test_a_login_with_a_next_off_the_site_lands_on_the_admin(staff):
+    response = Client().post(
+        "/admin/login/?next=https://evil.example.com/",
+        {"username": "ops", "password": PASSWORD, "next": "https://evil.example.com/"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
