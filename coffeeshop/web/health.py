@@ -1,6 +1,7 @@
-"""GET (or HEAD) /healthz: is the database reachable, and does Temporal answer?"""
+"""GET (or HEAD) /healthz: is the database reachable and migrated, and does Temporal answer?"""
 
 from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
@@ -12,6 +13,9 @@ from coffeeshop.temporal.client import TemporalUnavailable, gateway
 
 HEALTH_TIMEOUT_SECONDS = 3.0
 
+# Once this process has seen every migration applied, it need not look again.
+_migrated = False
+
 
 @csrf_exempt  # GET and HEAD only: anything else is a 405, not the CSRF page's 403
 @require_safe
@@ -22,12 +26,18 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _database() -> str:
+    """ "ok", "unavailable", or "not migrated": reachable, but without the tables every request
+    needs (each would answer 503, and log that a table is missing)."""
+    global _migrated
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
+        if not _migrated:
+            executor = MigrationExecutor(connection)
+            _migrated = not executor.migration_plan(executor.loader.graph.leaf_nodes())
     except DatabaseError:
         return "unavailable"
-    return "ok"
+    return "ok" if _migrated else "not migrated"
 
 
 def _temporal() -> str:

@@ -1,6 +1,10 @@
 """GET /healthz names what is down."""
 
+import json
+
 import pytest
+
+from tests.test_checks import MINIMAL_PRODUCTION_ENV, manage
 
 pytestmark = pytest.mark.django_db
 
@@ -36,3 +40,25 @@ def test_healthz_answers_other_methods_405_not_the_csrf_page(client, method):
 
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
+
+
+def test_healthz_says_a_database_that_was_never_migrated_is_not_migrated(tmp_path):
+    """Every request would answer 503, its log naming a missing table: the probe says why."""
+    show = "from django.test import Client; print(Client().get('/healthz').content.decode())"
+
+    result = manage(
+        "shell",
+        "-c",
+        show,
+        env={
+            **MINIMAL_PRODUCTION_ENV,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+            "ALLOWED_HOSTS": "testserver",
+            "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        },
+    )
+
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {
+        "database": "not migrated",
+        "temporal": "unavailable",
+    }
