@@ -29,6 +29,13 @@ from coffeeshop.web.parsers import PayloadTooLarge
 logger = logging.getLogger(__name__)
 
 API_PATH_PREFIXES = ("/v1/", "/codec/")
+
+
+def is_api_path(path: str) -> bool:
+    """Whether `path` is under the API (the prefixes, or one of them without its slash)."""
+    return path.startswith(API_PATH_PREFIXES) or f"{path}/" in API_PATH_PREFIXES
+
+
 # What Django raises when the database cannot be reached; an IntegrityError is no outage.
 DATABASE_OUTAGES = (OperationalError, InterfaceError)
 
@@ -166,7 +173,7 @@ class ApiErrorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not request.path.startswith(API_PATH_PREFIXES):
+        if not is_api_path(request.path):
             return response
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
             "application/json"

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from coffeeshop.web.api_errors import API_PATH_PREFIXES, error_body
+from coffeeshop.web.api_errors import error_body, is_api_path
 from coffeeshop.web.parsers import TOO_LARGE_MESSAGE, PayloadTooLarge
 
 # The methods whose body a view reads (DRF parses one for each of them).
@@ -83,6 +83,6 @@ def body_limit(view_func: Callable) -> int | None:
 
 def _refusal(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
     """The API's error in the JSON shape; for a page, the site's 400 page with `status`."""
-    if request.path.startswith(API_PATH_PREFIXES):
+    if is_api_path(request.path):
         return JsonResponse(error_body(code, message), status=status)
     return HttpResponse(render_to_string("400.html"), status=status)

@@ -11,10 +11,10 @@ from django.urls import reverse
 
 from coffeeshop.errors import DatabaseUnavailable, Unavailable
 from coffeeshop.web.api_errors import (
-    API_PATH_PREFIXES,
     DATABASE_OUTAGES,
     UNAVAILABLE_MESSAGES,
     error_body,
+    is_api_path,
 )
 from coffeeshop.web.metrics import rate_limited_observe
 from coffeeshop.web.text import wait_text
@@ -110,7 +110,7 @@ class DatabaseOutageMiddleware:
             return None
         logger.warning("The database did not answer: %s", exception)
         outage = DatabaseUnavailable()
-        if request.path.startswith(API_PATH_PREFIXES):
+        if is_api_path(request.path):
             message = UNAVAILABLE_MESSAGES[outage.code]
             response = JsonResponse(error_body(outage.code, message), status=503)
             response["Retry-After"] = str(outage.retry_after)

@@ -45,6 +45,7 @@ def assert_error(response, status: int, code: str) -> dict:
         "/v1/nothing-here",
         "/v1/customers/not-a-uuid",
         "/v1/customers/",
+        "/v1",
         f"/v1/customers/{uuid.uuid4()}:explode",
     ],
 )
@@ -52,7 +53,7 @@ def test_unrouted_paths_under_v1_answer_404_in_json(client, path):
     assert_error(client.get(path), 404, "not_found")
 
 
-@pytest.mark.parametrize("path", ["/v1/customers/not-a-uuid", "/v1/nothing-here"])
+@pytest.mark.parametrize("path", ["/v1/customers/not-a-uuid", "/v1/nothing-here", "/v1"])
 def test_unrouted_paths_under_v1_answer_json_with_debug_on_too(client, settings, path):
     settings.DEBUG = True
 
