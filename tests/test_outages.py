@@ -38,20 +38,25 @@ def back_up(cluster: PostgresCluster) -> None:
     connections.close_all()  # the test's own connection died with the server
 
 
+ADA = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@example.com",
+    "phone_number": "+447700900123",
+}
+
+
+def cut_off_at_the_first_send(settings, postgres: PostgresCluster) -> None:
+    """Stop PostgreSQL once the run has started, before the signup records it."""
+    settings.SMS_BACKEND = "tests.outages.OnSendSmsBackend"
+    OnSendSmsBackend.on_send = postgres.stop
+
+
 def test_signup_cut_off_by_the_database_answers_503_and_its_retry_finishes_it(
     postgres, settings, worker, sms_outbox
 ):
-    settings.SMS_BACKEND = "tests.outages.OnSendSmsBackend"
-    OnSendSmsBackend.on_send = postgres.stop  # after the run starts, before signup records it
-    body = {
-        "customer": {
-            "first_name": "Ada",
-            "last_name": "Lovelace",
-            "email": "ada@example.com",
-            "phone_number": "+447700900123",
-        },
-        "request_id": str(uuid.uuid4()),
-    }
+    cut_off_at_the_first_send(settings, postgres)
+    body = {"customer": ADA, "request_id": str(uuid.uuid4())}
     api = APIClient()
 
     cut_off = api.post("/v1/customers", body, format="json")
@@ -70,16 +75,8 @@ def test_signup_cut_off_by_the_database_answers_503_and_its_retry_finishes_it(
 def test_signup_without_a_request_id_cut_off_by_the_database_leaves_no_run_going(
     postgres, settings, worker, sms_outbox
 ):
-    settings.SMS_BACKEND = "tests.outages.OnSendSmsBackend"
-    OnSendSmsBackend.on_send = postgres.stop  # after the run starts, before signup records it
-    body = {
-        "customer": {
-            "first_name": "Ada",
-            "last_name": "Lovelace",
-            "email": "ada@example.com",
-            "phone_number": "+447700900123",
-        }
-    }
+    cut_off_at_the_first_send(settings, postgres)
+    body = {"customer": ADA}
     api = APIClient()
 
     cut_off = api.post("/v1/customers", body, format="json")
