@@ -117,6 +117,9 @@ SUPERSEDED_SEND_FAILURE_PATCH = "superseded-send-failure-is-its-own"
 # Before this patch a send that failed in a way no rule names (its retries ran out: the provider
 # was away for minutes) ended the run FAILED, which reads as too many wrong codes.
 SEND_FAILED_PATCH = "send-failure-is-undeliverable"
+# Before this patch a code or a send due in the same task as the window's end (a worker back
+# after it, or a send that outlived it) was judged or made before the run expired.
+WINDOW_FIRST_PATCH = "window-ends-before-codes-and-sends"
 
 
 @dataclass
@@ -181,6 +184,13 @@ class VerifyPhoneWorkflow:
     @workflow.run
     async def run(self, input: VerifyPhoneInput) -> VerifyPhoneOutcome:
         while self._state is VerificationState.PENDING:
+            if (
+                (self._send_requested or self._advance_due)
+                and self._window_passed()
+                and workflow.patched(WINDOW_FIRST_PATCH)
+            ):
+                self._expire_if_due()  # no code goes out after the window
+                continue
             if self._send_requested:
                 await self._send_code()
                 continue
@@ -241,6 +251,12 @@ class VerifyPhoneWorkflow:
             await workflow.wait_condition(
                 lambda: self._state is not VerificationState.PENDING or self._code_ready()
             )
+        if (
+            self._state is VerificationState.PENDING
+            and self._window_passed()
+            and workflow.patched(WINDOW_FIRST_PATCH)
+        ):
+            self._end(VerificationState.EXPIRED)  # its end is due in this same task
         if self._state is not VerificationState.PENDING:
             return await self._final_answer()
         assert self._code_hash is not None and self._code_expires_at is not None
@@ -289,12 +305,18 @@ class VerifyPhoneWorkflow:
             raise ApplicationError(
                 "The verification has ended.", self._state.value, type=Refusal.VERIFICATION_ENDED
             )
-        if input.channel is not None and (
-            input.channel not in self._ladder or input.channel in self._skipped
-        ):
+        if self._window_passed():
+            # Its end is due in this same task (a worker back after the window ended, say).
+            raise ApplicationError(
+                "The verification has ended.",
+                VerificationState.EXPIRED.value,
+                type=Refusal.VERIFICATION_ENDED,
+            )
+        channel = input.channel or self._channel
+        if channel not in self._ladder or channel in self._skipped:
             raise ApplicationError(
                 "This verification cannot send codes that way.",
-                input.channel,
+                channel,
                 type=Refusal.CHANNEL_NOT_OFFERED,
             )
         if self._sends >= self._input.max_sends:
@@ -302,7 +324,9 @@ class VerifyPhoneWorkflow:
                 "No more codes can be sent for this verification.",
                 type=Refusal.RESEND_LIMIT_REACHED,
             )
-        wait = self._resend_wait_seconds()
+        # A send asked for and not yet begun (one before it is still on its way) would be
+        # replaced by this one unsent, yet counted.
+        wait = max(self._resend_wait_seconds(), 1 if self._send_requested else 0)
         if wait > 0:
             raise ApplicationError(
                 "A new code was sent recently.", wait, type=Refusal.RESEND_COOLDOWN
@@ -633,6 +657,9 @@ class VerifyPhoneWorkflow:
         if out_of_sends and self._code_expires_at is not None:
             deadline = min(deadline, self._code_expires_at)
         return deadline
+
+    def _window_passed(self) -> bool:
+        return workflow.now() >= self._window_ends_at
 
     def _expire_if_due(self) -> None:
         now = workflow.now()

@@ -402,3 +402,22 @@ def test_a_window_ending_with_a_rung_due_ends_the_run_without_another_send(
     assert [s.channel for s in status.sends] == [SMS]
     assert status.sends_remaining == 4
     assert harness.channels_sent == [SMS]
+
+
+def test_a_kept_code_whose_channel_was_refused_since_is_not_resent_through_it(
+    harness: WorkflowHarness,
+) -> None:
+    harness.start(verify_input(channels=[SMS, VOICE], resend_cooldown_seconds=0))
+    texted = harness.code()
+    refused = {"type": SMS_UNDELIVERABLE_ERROR, "non_retryable": True}
+    harness.fail_sends(ApplicationError("STOP.", "unsubscribed", **refused), channel=SMS)
+    harness.fail_sends(ApplicationError("Refused.", "unreachable", **refused), channel=VOICE)
+    harness.resend()  # the text is refused, then the call: the first text's code is kept
+    kept = harness.wait_for_status(lambda s: s.fallback_channel)
+
+    refusal = harness.refusal(harness.resend)  # its channel, texts, is refused for good now
+
+    assert (kept.state, kept.channel, kept.channels) == (VerificationState.PENDING, SMS, [])
+    assert refusal.type == Refusal.CHANNEL_NOT_OFFERED
+    assert harness.status().state == VerificationState.PENDING
+    assert harness.submit(texted).result == SUCCESS

@@ -12,6 +12,7 @@ Record the histories again only for a new path, never to make a failing replay p
 import asyncio
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -47,6 +48,9 @@ BEFORE_SUPERSEDED_SEND_FAILURE = HISTORIES / "before_superseded_send_failure"
 # Recorded before SEND_FAILED_PATCH, when a send failing in a way no rule names ended the run
 # FAILED. Kept as they are, never re-recorded.
 BEFORE_SEND_FAILED = HISTORIES / "before_send_failed"
+# Recorded before WINDOW_FIRST_PATCH, when a code or a send due as the window ended was judged
+# or made first. Kept as they are, never re-recorded.
+BEFORE_WINDOW_FIRST = HISTORIES / "before_window_first"
 WRONG = "000000"
 
 
@@ -207,6 +211,34 @@ def codes_waiting_for_an_expired_code(run: WorkflowHarness) -> None:
     run.cancel()
 
 
+def code_with_the_window_s_end(run: WorkflowHarness) -> None:
+    """The right code, taken in by a worker back after the window ended: too late."""
+    run.start(verify_input(window_seconds=3))
+    code = run.code()
+    run.stop_worker()
+    wait_until_past(run.started.window_ends_at)
+    submitting = run.in_background(run.submit, code)
+    time.sleep(0.5)
+    run.start_worker()
+    submitting.result(timeout=15)
+
+
+def send_refused_after_the_window(run: WorkflowHarness) -> None:
+    """A text refused for good after the window ended: no call follows it."""
+    run.fail_sends(
+        ApplicationError("Refused.", "unreachable", type=SMS_UNDELIVERABLE_ERROR),
+        channel=Channel.SMS,
+    )
+    run.hold_sends()
+    starting = run.in_background(
+        run.start, verify_input(channels=[Channel.SMS, Channel.VOICE], window_seconds=2)
+    )
+    run.wait_for_send_call(1)
+    time.sleep(2.5)
+    run.release_sends()
+    starting.result(timeout=15)
+
+
 def keyed_requests(run: WorkflowHarness) -> None:
     """Idempotency-Keys: a retried code and a retried resend answered once each."""
     run.start(verify_input(resend_cooldown_seconds=0))
@@ -238,6 +270,8 @@ PATHS: dict[str, Callable[[WorkflowHarness], None]] = {
         ladder_failed_choice_keeps_code,
         ladder_superseded_send_fails,
         codes_waiting_for_an_expired_code,
+        code_with_the_window_s_end,
+        send_refused_after_the_window,
         keyed_requests,
     )
 }
@@ -269,7 +303,8 @@ def test_every_path_has_a_recorded_history() -> None:
     + sorted(BEFORE_EARLY_RECEIPTS.glob("verify_phone_*.json"))
     + sorted(BEFORE_KEEP_PREVIOUS_CODE.glob("verify_phone_*.json"))
     + sorted(BEFORE_SUPERSEDED_SEND_FAILURE.glob("verify_phone_*.json"))
-    + sorted(BEFORE_SEND_FAILED.glob("verify_phone_*.json")),
+    + sorted(BEFORE_SEND_FAILED.glob("verify_phone_*.json"))
+    + sorted(BEFORE_WINDOW_FIRST.glob("verify_phone_*.json")),
     ids=lambda path: f"{path.parent.name}/{path.stem}",
 )
 def test_recorded_history_replays_on_the_current_workflow(path: Path) -> None:

@@ -772,3 +772,79 @@ def test_codes_waiting_together_for_a_code_that_has_expired_are_each_answered(
     assert answer(first) == (CODE_EXPIRED, 4)
     assert answers == [(CODE_EXPIRED, 2), (CODE_EXPIRED, 3)]
     assert harness.status().state == VerificationState.PENDING
+
+
+def test_resends_asked_for_while_one_is_on_its_way_count_only_sends_made(
+    harness: WorkflowHarness,
+) -> None:
+    """A resend asked for while another waits to begin would replace it unsent, yet counted."""
+    harness.start(verify_input(resend_cooldown_seconds=0))
+    harness.code()
+    harness.hold_sends()
+    first = harness.in_background(harness.resend)  # the second send, held on its way
+    harness.wait_for_send_call(2)
+    harness.resend()  # the third, waiting for the second
+
+    refusal = harness.refusal(harness.resend)  # a fourth would replace the third
+    harness.release_sends()
+    first.result(timeout=10)
+    status = harness.wait_for_status(lambda s: s.code_expires_at and len(s.sends) == 3)
+
+    assert (refusal.type, refusal.details) == (Refusal.RESEND_COOLDOWN, (1,))
+    assert len(harness.send_calls) == 3
+    assert status.sends_remaining == 2
+
+
+def window_passed_with_the_worker_away(harness: WorkflowHarness) -> str:
+    """Start a run with a 3 s window, stop the worker until the window has passed, and return
+    the code sent; the caller sends its request, then `harness.start_worker()`."""
+    harness.start(verify_input(resend_cooldown_seconds=0, window_seconds=3))
+    code = harness.code()
+    harness.stop_worker()
+    wait_until_past(harness.started.window_ends_at)
+    return code
+
+
+def test_a_resend_taken_in_with_the_window_s_end_is_refused_and_sends_nothing(
+    harness: WorkflowHarness,
+) -> None:
+    window_passed_with_the_worker_away(harness)
+    resending = harness.in_background(harness.refusal, harness.resend)
+    time.sleep(0.5)  # the request waits at the server for the worker
+    harness.start_worker()
+
+    assert resending.result(timeout=15).type == Refusal.VERIFICATION_ENDED
+    assert harness.result().state == VerificationState.EXPIRED
+    assert len(harness.send_calls) == 1
+
+
+def test_a_right_code_taken_in_with_the_window_s_end_does_not_verify(
+    harness: WorkflowHarness,
+) -> None:
+    code = window_passed_with_the_worker_away(harness)
+    submitting = harness.in_background(harness.submit, code)
+    time.sleep(0.5)
+    harness.start_worker()
+
+    assert answer(submitting.result(timeout=15)) == (CODE_EXPIRED, 3)
+    assert harness.result().state == VerificationState.EXPIRED
+
+
+def test_a_send_refused_after_the_window_ended_places_no_call_after_it(
+    harness: WorkflowHarness,
+) -> None:
+    harness.fail_sends(
+        ApplicationError("Refused.", "unreachable", type=SMS_UNDELIVERABLE_ERROR),
+        channel=Channel.SMS,
+    )
+    harness.hold_sends()  # the text is refused once released, after the 2 s window
+    starting = harness.in_background(
+        harness.start, verify_input(channels=[Channel.SMS, Channel.VOICE], window_seconds=2)
+    )
+    harness.wait_for_send_call(1)
+    time.sleep(2.5)
+    harness.release_sends()
+    starting.result(timeout=15)
+
+    assert harness.result().state == VerificationState.EXPIRED
+    assert harness.channels_sent == [Channel.SMS]
