@@ -20,5 +20,6 @@ USER app
 EXPOSE 8081
 # gunicorn runs no system checks of its own; refuse to serve a misconfigured site.
 # With PROMETHEUS_MULTIPROC_DIR set (compose sets it on web), gunicorn's processes share their
-# metrics through that directory, which must start empty.
-CMD ["sh", "-c", "python manage.py check --deploy --fail-level ERROR && if [ -n \"$PROMETHEUS_MULTIPROC_DIR\" ]; then rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\"; fi && exec gunicorn coffeeshop.wsgi --bind 0.0.0.0:8081 --workers 2 --threads 4 --access-logfile -"]
+# metrics through that directory, which must exist and start empty; the check runs without it,
+# so that its own process leaves no metrics there (tests/test_image_command.py runs this line).
+CMD ["sh", "-c", "if [ -n \"$PROMETHEUS_MULTIPROC_DIR\" ]; then rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\"; fi && env -u PROMETHEUS_MULTIPROC_DIR python manage.py check --deploy --fail-level ERROR && exec gunicorn coffeeshop.wsgi --bind 0.0.0.0:8081 --workers 2 --threads 4 --access-logfile -"]
