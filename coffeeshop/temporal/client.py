@@ -23,7 +23,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 
 from coffeeshop.errors import Unavailable
-from coffeeshop.temporal.codec import encryption_codec_from_settings
+from coffeeshop.temporal.codec import PayloadDecryptionError, encryption_codec_from_settings
 
 logger = logging.getLogger(__name__)
 
@@ -192,8 +192,8 @@ class TemporalGateway:
         """Run `operation(client)` on the gateway's loop; raise TemporalUnavailable past `timeout`.
 
         The bound covers connecting too. Temporal's answers about the workflow (an update
-        rejected, a run not found or closed) pass through unchanged; any other RPC error is
-        TemporalUnavailable.
+        rejected, a run not found or closed) pass through unchanged; any other RPC error, and
+        an answer sealed with a key this process does not hold, is TemporalUnavailable.
         """
         bound = settings.TEMPORAL_REQUEST_TIMEOUT if timeout is None else timeout
         future = asyncio.run_coroutine_threadsafe(
@@ -204,6 +204,10 @@ class TemporalGateway:
         except (TimeoutError, FutureTimeoutError) as exc:
             future.cancel()
             raise TemporalUnavailable(f"Temporal did not answer within {bound:g} s.") from exc
+        except PayloadDecryptionError as exc:
+            # Its sender holds a key this process lacks: a rotation half done (see the README).
+            logger.error("An answer from Temporal could not be decrypted: %s", exc)
+            raise TemporalUnavailable("An answer from Temporal could not be decrypted.") from exc
         except RPCError as exc:
             if exc.status in UNAVAILABLE_STATUSES:
                 # The SDK's words ("tcp connect error") are for the log, not for clients.

@@ -211,6 +211,36 @@ def encryption(request, settings) -> bool:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_an_answer_sealed_with_a_key_the_web_lacks_is_a_503_and_a_log_line(
+    settings, start_worker, sms_outbox, caplog
+):
+    """A rotation half done: the worker seals with a key the web app does not hold yet."""
+    settings.TEMPORAL_ENCRYPTION_KEY = KEY
+    settings.TEMPORAL_ENCRYPTION_OLD_KEYS = [OLD_KEY]
+    start_worker()
+    settings.TEMPORAL_ENCRYPTION_KEY = OLD_KEY
+    settings.TEMPORAL_ENCRYPTION_OLD_KEYS = []
+
+    response = APIClient().post(
+        "/v1/customers",
+        {
+            "customer": {
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "email": "ada@example.com",
+                "phone_number": "+447700900123",
+            }
+        },
+        format="json",
+    )
+
+    assert response.status_code == 503, response.content
+    assert response.json()["error"]["code"] == "temporal_unavailable"
+    assert "An answer from Temporal could not be decrypted: " in caplog.text
+    assert "unknown key id" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
 def test_raw_history_shows_payloads_only_without_a_key(encryption, temporal, sign_up, sms_outbox):
     customer, code, run = finished_verification(sign_up, sms_outbox)
     raw = show_history(temporal, run.workflow_id)
