@@ -4,6 +4,7 @@ Every variable is listed, with a line of explanation, in `.env.example`. A `.env
 project root is read when present; real environment variables always win over it.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -37,6 +38,23 @@ class _Env(environ.Env):
 
 
 env = _Env()
+
+# DRF's form of a rate: requests per second, minute, hour or day.
+_THROTTLE_RATE = re.compile(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def _throttle_rate(name: str, default: str) -> str:
+    """A throttle's rate from the environment; blank is the default, a malformed one stops
+    startup (every request it throttles would otherwise answer 500)."""
+    value = env.str(name, default=default).strip() or default
+    if not _THROTTLE_RATE.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name} is a number of requests per second, minute, hour or day (such as "
+            f"{default}), not {value!r}."
+        )
+    return value
+
+
 if env.bool("DJANGO_READ_DOT_ENV_FILE", default=True) and (BASE_DIR / ".env").is_file():
     env.read_env(BASE_DIR / ".env", overwrite=False)
 
@@ -168,6 +186,12 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
+_TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if _TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(
+        f"TRUSTED_PROXY_COUNT is how many proxies append to X-Forwarded-For: 0 or more, not "
+        f"{_TRUSTED_PROXY_COUNT}."
+    )
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["coffeeshop.web.parsers.BoundedJSONParser"],
@@ -179,15 +203,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Throttles tell clients apart by REMOTE_ADDR; behind N proxies that append to
     # X-Forwarded-For, set N so the client's own address is used and cannot be spoofed.
-    "NUM_PROXIES": env.int("TRUSTED_PROXY_COUNT", default=0),
+    "NUM_PROXIES": _TRUSTED_PROXY_COUNT,
     "DEFAULT_THROTTLE_RATES": {
-        "signup": env.str("THROTTLE_SIGNUP_RATE", default="10/hour"),
-        "verify": env.str("THROTTLE_VERIFY_RATE", default="20/minute"),
-        "resend": env.str("THROTTLE_RESEND_RATE", default="10/hour"),
+        "signup": _throttle_rate("THROTTLE_SIGNUP_RATE", "10/hour"),
+        "verify": _throttle_rate("THROTTLE_VERIFY_RATE", "20/minute"),
+        "resend": _throttle_rate("THROTTLE_RESEND_RATE", "10/hour"),
         # Failed HTTP Basic logins to /codec/, counted before the password is hashed.
-        "codec_login_failures": env.str("THROTTLE_CODEC_LOGIN_FAILURE_RATE", default="10/hour"),
+        "codec_login_failures": _throttle_rate("THROTTLE_CODEC_LOGIN_FAILURE_RATE", "10/hour"),
         # Failed logins to the admin, counted before the password is hashed.
-        "admin_login_failures": env.str("THROTTLE_ADMIN_LOGIN_FAILURE_RATE", default="10/hour"),
+        "admin_login_failures": _throttle_rate("THROTTLE_ADMIN_LOGIN_FAILURE_RATE", "10/hour"),
     },
 }
 
@@ -217,6 +241,11 @@ SPECTACULAR_SETTINGS = {
 LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
 if LOG_FORMAT not in ("plain", "json"):
     raise ImproperlyConfigured(f"LOG_FORMAT is plain or json, not {LOG_FORMAT!r}.")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper() or "INFO"
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL is DEBUG, INFO, WARNING, ERROR or CRITICAL, not {LOG_LEVEL.lower()!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -228,7 +257,7 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
         "null": {"class": "logging.NullHandler"},
     },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         # Configured here, so that Django's own handlers for it go (a console one with DEBUG on,
         # which printed each request warning twice and not as JSON; mail to ADMINS, unset):

@@ -271,3 +271,33 @@ def test_an_empty_url_setting_counts_as_unset(name):
         checked = manage("check", env={**MINIMAL_PRODUCTION_ENV, name: blank})
 
         assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [
+        ("THROTTLE_VERIFY_RATE", "junk", "THROTTLE_VERIFY_RATE is a number of requests per"),
+        ("THROTTLE_SIGNUP_RATE", "10", "THROTTLE_SIGNUP_RATE is a number of requests per"),
+        ("TRUSTED_PROXY_COUNT", "-1", "TRUSTED_PROXY_COUNT is how many proxies"),
+        ("LOG_LEVEL", "loud", "LOG_LEVEL is DEBUG, INFO, WARNING, ERROR or CRITICAL"),
+    ],
+)
+def test_a_malformed_setting_stops_startup_in_one_line_naming_it(name, value, words):
+    checked = manage("check", env={**MINIMAL_PRODUCTION_ENV, name: value})
+
+    assert checked.returncode != 0
+    assert words in checked.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("THROTTLE_SIGNUP_RATE", ""),
+        ("THROTTLE_ADMIN_LOGIN_FAILURE_RATE", " "),
+        ("LOG_LEVEL", "info"),
+    ],
+)
+def test_a_blank_rate_is_its_default_and_a_log_level_any_case(name, value):
+    checked = manage("check", env={**MINIMAL_PRODUCTION_ENV, name: value})
+
+    assert checked.returncode == 0, checked.stderr
