@@ -1,5 +1,9 @@
-"""GET (or HEAD) /healthz: is the database reachable and migrated, and does Temporal answer?"""
+"""GET (or HEAD) /healthz: is the database reachable and migrated, does the cache answer (the
+throttles and limits count there), and does Temporal answer?"""
 
+import logging
+
+from django.core.cache import cache
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest, JsonResponse
@@ -12,6 +16,9 @@ from temporalio.service import RPCError
 from coffeeshop.temporal.client import TemporalUnavailable, gateway
 
 HEALTH_TIMEOUT_SECONDS = 3.0
+CACHE_PROBE_KEY = "coffeeshop:healthz"
+
+logger = logging.getLogger(__name__)
 
 # Once this process has seen every migration applied, it need not look again.
 _migrated = False
@@ -20,7 +27,7 @@ _migrated = False
 @csrf_exempt  # GET and HEAD only: anything else is a 405, not the CSRF page's 403
 @require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _database(), "temporal": _temporal()}
+    checks = {"database": _database(), "cache": _cache(), "temporal": _temporal()}
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse(checks, status=200 if healthy else 503)
 
@@ -38,6 +45,17 @@ def _database() -> str:
     except DatabaseError:
         return "unavailable"
     return "ok" if _migrated else "not migrated"
+
+
+def _cache() -> str:
+    """ "ok", or "unavailable": a database cache whose table was never made, a cache server
+    away (every throttled request would fail)."""
+    try:
+        cache.get(CACHE_PROBE_KEY)
+    except Exception as exc:  # each backend fails its own way
+        logger.warning("The cache did not answer: %s", exc)
+        return "unavailable"
+    return "ok"
 
 
 def _temporal() -> str:

@@ -13,7 +13,7 @@ def test_healthz_is_ok_when_database_and_temporal_answer(client, temporal):
     response = client.get("/healthz")
 
     assert response.status_code == 200
-    assert response.json() == {"database": "ok", "temporal": "ok"}
+    assert response.json() == {"database": "ok", "cache": "ok", "temporal": "ok"}
 
 
 def test_healthz_answers_503_naming_temporal_when_it_is_down(client, settings):
@@ -22,7 +22,7 @@ def test_healthz_answers_503_naming_temporal_when_it_is_down(client, settings):
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "temporal": "unavailable"}
+    assert response.json() == {"database": "ok", "cache": "ok", "temporal": "unavailable"}
 
 
 def test_healthz_answers_head_as_get_without_a_body(client, temporal):
@@ -60,5 +60,22 @@ def test_healthz_says_a_database_that_was_never_migrated_is_not_migrated(tmp_pat
 
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {
         "database": "not migrated",
+        "cache": "ok",
         "temporal": "unavailable",
     }
+
+
+def test_healthz_says_a_database_cache_without_its_table_is_unavailable(client, settings):
+    """The throttles count there: every signup would fail while the probe said all was well."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "no_such_table",
+        }
+    }
+    settings.TEMPORAL_ADDRESS = "127.0.0.1:1"
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "cache": "unavailable", "temporal": "unavailable"}

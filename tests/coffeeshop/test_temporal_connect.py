@@ -163,7 +163,7 @@ def test_a_wrong_api_key_answers_503_on_healthz_and_logs_one_line_saying_why(
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "temporal": "unavailable"}
+    assert response.json() == {"database": "ok", "cache": "ok", "temporal": "unavailable"}
     [line] = refusals(caplog)
     assert line.getMessage() == (
         f"Temporal at {api_key_proxy.address} refused the connection: permission denied: "
@@ -428,7 +428,7 @@ def test_an_unknown_namespace_answers_503_on_healthz(client, settings, temporal)
     response = client.get("/healthz")
 
     assert response.status_code == 503
-    assert response.json() == {"database": "ok", "temporal": "unavailable"}
+    assert response.json() == {"database": "ok", "cache": "ok", "temporal": "unavailable"}
 
 
 def test_the_worker_in_an_unknown_namespace_stops_saying_why_in_one_line(temporal):
