@@ -15,6 +15,10 @@ class TemporalConfigError(ValueError):
     gives half of a client certificate."""
 
 
+# The words the SDK reads TEMPORAL_TLS by; any other it takes as true.
+TLS_SWITCH_WORDS = frozenset({"true", "1", "false", "0"})
+
+
 def temporal_profile_load(environ: Mapping[str, str]) -> ClientConfigProfile:
     """The connection profile the `TEMPORAL_*` variables in `environ` describe.
 
@@ -23,6 +27,14 @@ def temporal_profile_load(environ: Mapping[str, str]) -> ClientConfigProfile:
     profile never redirects `make run` or the tests. Empty (or blank) variables count as unset.
     """
     variables = {k: v for k, v in environ.items() if k.startswith("TEMPORAL_") and v.strip()}
+    tls_switch = variables.get("TEMPORAL_TLS", "true").strip().lower()
+    if tls_switch not in TLS_SWITCH_WORDS:
+        # The SDK takes any word but its few for false as true: "off" would turn TLS on.
+        raise TemporalConfigError(
+            f"TEMPORAL_TLS is true or false, not {variables['TEMPORAL_TLS']!r}."
+        )
+    if "TEMPORAL_TLS" in variables:
+        variables["TEMPORAL_TLS"] = tls_switch
     profile = variables.get("TEMPORAL_PROFILE")
     config_file = variables.get("TEMPORAL_CONFIG_FILE")
     if config_file and not Path(config_file).is_file():

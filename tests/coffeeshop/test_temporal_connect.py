@@ -406,6 +406,19 @@ def test_an_unknown_profile_or_a_missing_config_file_stops_startup(monkeypatch, 
         settings_from_environment(monkeypatch, TEMPORAL_CONFIG_FILE=str(tmp_path / "nope.toml"))
 
 
+@pytest.mark.parametrize("word", ["off", "no", "yes", "junk"])
+def test_a_tls_switch_the_sdk_would_misread_stops_startup(monkeypatch, word):
+    """The SDK reads true, false, 1 and 0, and takes any other word as true: "off" turned TLS on."""
+    with pytest.raises(ImproperlyConfigured, match=f"TEMPORAL_TLS is true or false, not '{word}'"):
+        settings_from_environment(monkeypatch, TEMPORAL_TLS=word)
+
+
+def test_a_tls_switch_in_any_case_and_spacing_is_read(monkeypatch):
+    connection = settings_from_environment(monkeypatch, TEMPORAL_TLS=" False ")
+
+    assert connection["TEMPORAL_TLS"].disabled is True
+
+
 @pytest.mark.parametrize(
     ("given", "missing"),
     [("TEMPORAL_TLS_CLIENT_CERT_PATH", "key"), ("TEMPORAL_TLS_CLIENT_KEY_PATH", "certificate")],
