@@ -327,14 +327,20 @@ VERIFICATION_DEMO_CODE = env.str("VERIFICATION_DEMO_CODE", default="")
 VERIFICATION_MAX_RUNS_PER_DAY = env.int("VERIFICATION_MAX_RUNS_PER_DAY", default=3)
 # The channel ladder: how the first code goes out, and where a run moves on to (with a fresh
 # code) when a code is not delivered, or not entered within VERIFICATION_CHANNEL_TIMEOUT seconds.
-VERIFICATION_CHANNELS = env.list("VERIFICATION_CHANNELS", default=["sms"])
+VERIFICATION_CHANNELS = [
+    name.strip().lower()
+    for name in env.list("VERIFICATION_CHANNELS", default=["sms"])
+    if name.strip()
+]
 VERIFICATION_CHANNEL_TIMEOUT = env.int("VERIFICATION_CHANNEL_TIMEOUT", default=180)
 # How often the worker's schedule records runs that closed without recording their outcome.
 VERIFICATION_RECONCILE_INTERVAL = env.int("VERIFICATION_RECONCILE_INTERVAL", default=60)
 SMS_BACKEND = env.str("SMS_BACKEND", default="console")
-PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB")
+PHONE_DEFAULT_REGION = env.str("PHONE_DEFAULT_REGION", default="GB").strip().upper() or "GB"
 # Countries (ISO 3166 codes) whose numbers may sign up; empty allows every country.
-PHONE_ALLOWED_REGIONS = [code.upper() for code in env.list("PHONE_ALLOWED_REGIONS", default=[])]
+PHONE_ALLOWED_REGIONS = [
+    code.strip().upper() for code in env.list("PHONE_ALLOWED_REGIONS", default=[]) if code.strip()
+]
 # The site's public address, e.g. https://coffee.example.com: delivery receipts come back to it.
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").strip()
 

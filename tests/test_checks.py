@@ -85,6 +85,7 @@ def test_test_settings_pass_every_check():
         ("VOICE_BACKEND", "no.such.Backend", "verification.E015"),
         ("VOICE_BACKEND", "twilio", "verification.E016"),
         ("PHONE_ALLOWED_REGIONS", ["GB", "XX"], "verification.E009"),
+        ("PHONE_DEFAULT_REGION", "XX", "verification.E009"),
         ("TEMPORAL_REQUEST_TIMEOUT", 0, "verification.E018"),
         ("TEMPORAL_REQUEST_TIMEOUT", -1.5, "verification.E018"),
         ("PUBLIC_BASE_URL", "coffee.example.com", "verification.E010"),
@@ -301,3 +302,21 @@ def test_a_blank_rate_is_its_default_and_a_log_level_any_case(name, value):
     checked = manage("check", env={**MINIMAL_PRODUCTION_ENV, name: value})
 
     assert checked.returncode == 0, checked.stderr
+
+
+def test_lists_take_spaces_after_their_commas_and_any_case():
+    shown = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings as s; "
+        "print(s.VERIFICATION_CHANNELS, s.PHONE_ALLOWED_REGIONS, s.PHONE_DEFAULT_REGION)",
+        env={
+            **MINIMAL_PRODUCTION_ENV,
+            "VERIFICATION_CHANNELS": "sms, Email",
+            "PHONE_ALLOWED_REGIONS": "gb, ie",
+            "PHONE_DEFAULT_REGION": " gb",
+        },
+    )
+
+    assert shown.stdout.strip() == "['sms', 'email'] ['GB', 'IE'] GB", shown.stderr

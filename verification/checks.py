@@ -99,6 +99,15 @@ def verification_settings_check(app_configs, **kwargs) -> list[Error]:
     for name in ("PHONE_VERIFICATIONS_PER_DAY", "PHONE_SENDS_PER_HOUR"):
         if getattr(settings, name) < 0:
             errors.append(Error(f"{name} must be 0 (off) or more.", id="verification.E006"))
+    if not phone_region_is_known(settings.PHONE_DEFAULT_REGION):
+        errors.append(
+            Error(
+                f"PHONE_DEFAULT_REGION is {settings.PHONE_DEFAULT_REGION!r}, which no phone "
+                "number belongs to.",
+                hint="Use the ISO 3166 code of the country numbers without a + come from, e.g. GB.",
+                id="verification.E009",
+            )
+        )
     unknown = [code for code in settings.PHONE_ALLOWED_REGIONS if not phone_region_is_known(code)]
     if unknown:
         errors.append(
