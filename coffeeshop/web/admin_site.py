@@ -27,6 +27,12 @@ class CoffeeshopAdminSite(admin.AdminSite):
     site_title = "Coffeeshop admin"
     index_title = "Customers and their phone verifications"
 
+    def register(self, model_or_iterable, admin_class=None, **options) -> None:
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, RegexFreeLookups):
+            admin_class = type(admin_class.__name__, (RegexFreeLookups, admin_class), {})
+        super().register(model_or_iterable, admin_class, **options)
+
     def login(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         if request.method != "POST":
             return super().login(request, extra_context)
@@ -54,12 +60,13 @@ class CoffeeshopAdminSite(admin.AdminSite):
         return response
 
 
-class ModelAdmin(admin.ModelAdmin):
-    """Django's, with no regular expression lookups from a list's query string.
+class RegexFreeLookups:
+    """No regular expression lookups from a change list's query string.
 
     Django lets a change list filter by any lookup on the model's own fields (`?name__regex=`);
     a pattern the database cannot compile raised a 500 (PostgreSQL) or read as an outage
-    (SQLite). Refused, it is Django's 400 for a lookup not allowed.
+    (SQLite). Refused, it is Django's 400 for a lookup not allowed. The site mixes this into
+    every model admin registered on it, Django's own (users, groups) included.
     """
 
     REFUSED_LOOKUPS = frozenset({"regex", "iregex"})
@@ -68,3 +75,7 @@ class ModelAdmin(admin.ModelAdmin):
         if self.REFUSED_LOOKUPS.intersection(lookup.split(LOOKUP_SEP)):
             return False
         return super().lookup_allowed(lookup, value, request)
+
+
+class ModelAdmin(RegexFreeLookups, admin.ModelAdmin):
+    """The base of the project's model admins."""
