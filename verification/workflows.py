@@ -481,9 +481,12 @@ class VerifyPhoneWorkflow:
             # An activity's failure arrives wrapped in an ActivityError; a local activity's may
             # also arrive bare (its ApplicationError, or the timeout that ended its retries).
             cause = err.cause if isinstance(err, ActivityError) else err
+            # A newer send goes ahead only within the window; past it, this failure is the
+            # run's last word, as with no newer send.
             if (
                 self._state is VerificationState.PENDING
                 and self._send_requested
+                and not self._window_passed()
                 and workflow.patched(SUPERSEDED_SEND_FAILURE_PATCH)
             ):
                 self._superseded_send_failed(send.channel, record, cause)

@@ -355,10 +355,10 @@ class WorkflowHarness:
             )
         )
 
-    def result(self) -> VerifyPhoneOutcome:
+    def result(self, *, timeout: float = CALL_TIMEOUT) -> VerifyPhoneOutcome:
         """Let the run finish (releasing a held outcome) and return what it returned."""
         self.release_outcome()
-        return self._run(self.handle.result())
+        return self._run(self.handle.result(), timeout=timeout)
 
     def history(self) -> list[HistoryEvent]:
         return self._run(self.handle.fetch_history()).events

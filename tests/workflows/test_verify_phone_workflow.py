@@ -848,3 +848,22 @@ def test_a_send_refused_after_the_window_ended_places_no_call_after_it(
 
     assert harness.result().state == VerificationState.EXPIRED
     assert harness.channels_sent == [Channel.SMS]
+
+
+def test_a_resend_waiting_behind_a_send_that_fails_past_the_window_leaves_it_send_failed(
+    harness: WorkflowHarness,
+) -> None:
+    """No code ever went out: the run ends as its sends did, not as if a code had expired."""
+    harness.start(verify_input(resend_cooldown_seconds=0, window_seconds=3))
+    harness.code()
+    harness.fail_sends(ApplicationError("The provider did not answer."))  # retryable
+    harness.hold_sends()
+    resending = harness.in_background(harness.resend)  # its send fails every try, held
+    harness.wait_for_send_call(2)
+    harness.resend()  # a third, waiting behind it
+    resending.result(timeout=10)
+    wait_until_past(harness.started.window_ends_at)
+    harness.release_sends()
+
+    assert harness.result(timeout=30).state == VerificationState.UNDELIVERABLE
+    assert harness.outcome().reason == UndeliverableReason.SEND_FAILED
