@@ -118,8 +118,8 @@ def _message(
         case Refusal.VERIFICATION_ENDED:
             ended = f" ({state.value})" if state else ""
             return (
-                f"This verification has ended{ended}. A new one can be started from the code "
-                "page (Start again)."
+                f"This verification has ended{ended}. A new one starts from the code page "
+                '("Start again") or the admin ("Start a new verification").'
             )
         case Refusal.RESEND_COOLDOWN:
             wait = max(1, retry_after or 1)
