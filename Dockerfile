@@ -22,4 +22,6 @@ EXPOSE 8081
 # With PROMETHEUS_MULTIPROC_DIR set (compose sets it on web), gunicorn's processes share their
 # metrics through that directory, which must exist and start empty; the check runs without it,
 # so that its own process leaves no metrics there (tests/test_image_command.py runs this line).
-CMD ["sh", "-c", "if [ -n \"$PROMETHEUS_MULTIPROC_DIR\" ]; then rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\"; fi && env -u PROMETHEUS_MULTIPROC_DIR python manage.py check --deploy --fail-level ERROR && exec gunicorn coffeeshop.wsgi --bind 0.0.0.0:8081 --workers 2 --threads 4 --access-logfile -"]
+# A request line up to 8190 bytes (gunicorn's most; its default is 4094): a batchGet of 100 ids,
+# each its own parameter, is about 5000.
+CMD ["sh", "-c", "if [ -n \"$PROMETHEUS_MULTIPROC_DIR\" ]; then rm -rf \"$PROMETHEUS_MULTIPROC_DIR\" && mkdir -p \"$PROMETHEUS_MULTIPROC_DIR\"; fi && env -u PROMETHEUS_MULTIPROC_DIR python manage.py check --deploy --fail-level ERROR && exec gunicorn coffeeshop.wsgi --bind 0.0.0.0:8081 --workers 2 --threads 4 --limit-request-line 8190 --access-logfile -"]
